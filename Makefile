@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Both run `setup` first, which is idempotent
+# and takes a second or two when nothing changed.
+PY := .venv/bin/python
+PLAYHEAD := .venv/bin/playhead
+OUT ?= out
+
+.PHONY: setup run test lint typecheck pytest bench clean
+
+setup: .venv/.installed
+	@scripts/apt-ensure.sh
+	@$(PLAYHEAD) models fetch --quiet
+	@$(PLAYHEAD) samples fetch --quiet
+
+# reinstall only when the dependencies change
+.venv/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: setup
+	@mkdir -p $(OUT)
+	$(PLAYHEAD) render $$($(PLAYHEAD) samples path carphone.mp4) --effect person \
+		--param background=blur --out $(OUT)/carphone-person.mp4
+	@echo "open $(OUT)/carphone-person.mp4 (the browser editor arrives with \`playhead serve\`)"
+
+test: setup lint typecheck pytest
+
+lint:
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/ruff format --check src tests benchmarks
+
+typecheck:
+	.venv/bin/mypy
+
+pytest:
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/pipeline.py
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache $(OUT)

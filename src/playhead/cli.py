@@ -1,0 +1,281 @@
+"""The ``playhead`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from playhead import paths
+from playhead.media.export import ExportFormat
+
+FORMAT_BY_SUFFIX: dict[str, ExportFormat] = {
+    ".mp4": "mp4",
+    ".mov": "mov-alpha",
+    ".webm": "webm-alpha",
+    ".zip": "png-matte",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from playhead.errors import PlayheadError
+
+    try:
+        result: int = args.func(args)
+        return result
+    except PlayheadError as e:
+        print(f"playhead: {e.message}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `playhead effects | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("playhead: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an internal error still gets one line; PLAYHEAD_DEBUG shows more
+        if os.environ.get("PLAYHEAD_DEBUG"):
+            raise
+        print(f"playhead: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="playhead", description=__doc__)
+    p.add_argument(
+        "--data", type=Path, default=None, help="data directory (default: $PLAYHEAD_HOME/data)"
+    )
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    r = sub.add_parser("render", help="render a video through an effect into a file")
+    r.add_argument("input", type=Path)
+    r.add_argument("--effect", "-e", required=True)
+    r.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--out", "-o", required=True, type=Path)
+    r.add_argument("--format", "-f", choices=["mp4", "mov-alpha", "webm-alpha", "png-matte"])
+    r.add_argument("--batch", type=int, default=8, help="frames per effect batch")
+    r.set_defaults(func=_render)
+
+    e = sub.add_parser("effects", help="list effects and their parameters")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_effects)
+
+    i = sub.add_parser("ingest", help="ingest a video and print the asset")
+    i.add_argument("input", type=Path)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_ingest)
+
+    m = sub.add_parser("models", help="model weights")
+    msub = m.add_subparsers(metavar="ACTION")
+    mf = msub.add_parser("fetch", help="download, verify and cache the model weights")
+    mf.add_argument("--quiet", "-q", action="store_true")
+    mf.set_defaults(func=_models_fetch)
+    ms = msub.add_parser("status", help="show which weights are present and verified")
+    ms.set_defaults(func=_models_status)
+
+    s = sub.add_parser("samples", help="sample clips")
+    ssub = s.add_subparsers(metavar="ACTION")
+    sf = ssub.add_parser("fetch", help="download, verify and cache the sample clips")
+    sf.add_argument("--quiet", "-q", action="store_true")
+    sf.set_defaults(func=_samples_fetch)
+    sp = ssub.add_parser("path", help="print the path of a sample clip (fetching it if needed)")
+    sp.add_argument("name")
+    sp.set_defaults(func=_samples_path)
+    return p
+
+
+def _data(args: argparse.Namespace) -> Path:
+    return Path(args.data) if args.data else paths.data_dir()
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from playhead.media.ingest import ingest
+
+    asset = ingest(args.input, _data(args))
+    info = asset.public()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:>15}  {value}")
+    return 0
+
+
+def _effects(args: argparse.Namespace) -> int:
+    from playhead.effects import registry
+
+    described = [registry.describe(e) for e in registry.effects().values()]
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for d in described:
+        print(f"{d['name']} (v{d['version']}): {d['description']}")
+        print(f"    bands: {', '.join(d['bands'])}   variants: {', '.join(d['variants'])}")
+        schema = d["params"]
+        for name, prop in schema.get("properties", {}).items():
+            print(f"    --param {name}={_schema_hint(prop)}  {prop.get('description', '')}")
+    return 0
+
+
+def _schema_hint(prop: dict[str, Any]) -> str:
+    if "enum" in prop:
+        return "|".join(str(v) for v in prop["enum"])
+    kind = prop.get("type") or "/".join(str(a.get("type")) for a in prop.get("anyOf", []))
+    bounds = [f"{k}{prop[v]}" for k, v in ((">=", "minimum"), ("<=", "maximum")) if v in prop]
+    default = f" (default {prop['default']})" if "default" in prop else ""
+    return f"<{kind}{' ' + ' '.join(bounds) if bounds else ''}>{default}"
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    from playhead.effects import models
+
+    for path in models.fetch():
+        if not args.quiet:
+            print(f"ok  {path}")
+    return 0
+
+
+def _samples_fetch(args: argparse.Namespace) -> int:
+    from playhead import samples
+
+    for path in samples.fetch().values():
+        if not args.quiet:
+            print(f"ok  {path}")
+    return 0
+
+
+def _samples_path(args: argparse.Namespace) -> int:
+    from playhead import samples
+    from playhead.errors import UnsupportedError
+
+    found = samples.fetch()
+    if args.name not in found:
+        raise UnsupportedError(f"no sample {args.name!r}; samples: {', '.join(found)}")
+    print(found[args.name])
+    return 0
+
+
+def _models_status(args: argparse.Namespace) -> int:
+    from playhead.effects import models
+
+    missing = set(models.missing())
+    for name in models.WEIGHTS:
+        print(f"{'MISSING' if name in missing else 'ok':>7}  {name}")
+    if missing:
+        print(f"fix: {models.FIX}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from playhead.effects import registry
+    from playhead.errors import UnsupportedError
+    from playhead.media.export import NEEDS_MATTE, open_writer
+    from playhead.media.ingest import ingest
+    from playhead.pipeline import SegmentPipeline
+
+    effect = registry.get(args.effect)
+    params = registry.parse_params(effect, registry.parse_cli_params(args.param))
+    fmt: ExportFormat | None = args.format or FORMAT_BY_SUFFIX.get(args.out.suffix.lower())
+    if fmt is None:
+        raise UnsupportedError(
+            f"cannot tell the format from {args.out.name!r}; pass --format "
+            "mp4|mov-alpha|webm-alpha|png-matte"
+        )
+    if fmt in NEEDS_MATTE and "matte" not in effect.bands:
+        with_matte = sorted(n for n, e in registry.effects().items() if "matte" in e.bands)
+        raise UnsupportedError(
+            f"effect {effect.name!r} makes no matte, so there is nothing for {fmt}; "
+            f"effects with a matte: {', '.join(with_matte)}"
+        )
+    if not args.out.parent.is_dir():
+        raise UnsupportedError(f"output directory {args.out.parent} does not exist")
+
+    data = _data(args)
+    asset = ingest(args.input, data)
+    runner = effect.load()
+    from playhead.media.asset import AssetDir
+
+    adir = AssetDir(data / "assets" / asset.id)
+    writer = open_writer(fmt, args.out, asset.width, asset.height, asset.fps)
+    started = time.perf_counter()
+    try:
+        with (
+            SegmentPipeline(asset, adir, effect, runner, params, args.batch) as pipe,
+            _progress(asset.frames, f"{effect.name} → {args.out.name}") as advance,
+        ):
+            for k in range(asset.segments):
+                seg = pipe.render(k)
+                colour = seg.composite if fmt == "mp4" else seg.colour
+                writer.write(colour, seg.matte)
+                advance(seg.frames.count)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    elapsed = time.perf_counter() - started
+    print(
+        f"wrote {args.out} ({fmt}): {asset.frames} frames in {elapsed:.1f} s "
+        f"({asset.frames / elapsed:.1f} fps)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+class _progress:
+    """A rich progress bar (frames, fps, ETA) on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label = total, label
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("frames"),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._bar.start()
+        task = self._bar.add_task(self.label, total=self.total, fps=0.0)
+        started = time.perf_counter()
+        done = [0]
+
+        def advance(n: int) -> None:
+            done[0] += n
+            fps = done[0] / max(time.perf_counter() - started, 1e-9)
+            self._bar.update(task, advance=n, fps=fps)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

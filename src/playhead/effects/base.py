@@ -1,0 +1,102 @@
+"""The effect plug-in interface.
+
+An effect is a named, versioned model with a strict parameter schema. `load()` returns a
+runner holding the warm model; the runner's `run` is batched: frames ``uint8[B,H,W,3]`` (RGB)
+in, bands out. Effects are pure: no I/O beyond loading their weights.
+
+A complete example, an effect that inverts colours::
+
+    class InvertParams(EffectParams):
+        amount: float = Field(1.0, ge=0, le=1, description="0 = unchanged, 1 = fully inverted")
+
+    class InvertRunner:
+        def run(self, frames, params, context):
+            p = cast(InvertParams, params)
+            out = frames * (1 - p.amount) + (255 - frames) * p.amount
+            return {"rgb": out.astype(np.uint8)}
+
+        def composite(self, frames, bands, params):
+            return bands["rgb"]
+
+    class Invert:
+        name, version = "invert", "1"
+        Params = InvertParams
+        bands = ("rgb",)
+        context_frames = 0
+        def load(self): return InvertRunner()
+
+Register it in your package's ``pyproject.toml``::
+
+    [project.entry-points."playhead.effects"]
+    invert = "my_package:Invert"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+Band = Literal["rgb", "matte", "flow", "boxes"]
+Variant = Literal["composite", "stacked"]
+
+Frames = npt.NDArray[np.uint8]
+"""A batch of RGB frames, ``uint8[B, H, W, 3]``."""
+
+Bands = dict[str, Any]
+"""Per-frame outputs of one batch, keyed by band name:
+
+- ``rgb``: ``uint8[B,H,W,3]`` processed image
+- ``matte``: ``uint8[B,H,W]`` alpha, 255 = foreground
+- ``flow``: ``float32[B,H,W,2]`` pixel displacement from the previous frame (dx, dy)
+- ``boxes``: ``list[list[dict]]``, per frame a list of ``{x0, y0, x1, y1, score}`` in pixels
+"""
+
+
+class EffectParams(BaseModel):
+    """Base of every parameter schema: unknown names are errors, and so are wrong types."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a runner may know besides the batch itself.
+
+    ``previous`` holds up to ``context_frames`` source frames immediately before ``frames[0]``
+    (fewer at the start of the video), decoded by the pipeline itself so that a segment never
+    depends on another segment's result.
+    """
+
+    first_frame: int
+    fps: float
+    previous: Frames = field(default_factory=lambda: np.zeros((0, 0, 0, 3), np.uint8))
+
+
+class Runner(Protocol):
+    """A loaded effect: warm model state, reused for every batch of every segment."""
+
+    def run(self, frames: Frames, params: EffectParams, context: Context) -> Bands: ...
+
+    def composite(self, frames: Frames, bands: Bands, params: EffectParams) -> Frames:
+        """The effect baked into RGB frames (the ``composite`` variant and ``mp4`` export)."""
+        ...
+
+
+class Effect(Protocol):
+    name: ClassVar[str]
+    version: ClassVar[str]
+    Params: ClassVar[type[EffectParams]]
+    bands: ClassVar[tuple[Band, ...]]
+    context_frames: ClassVar[int]
+    """How many previous source frames `run` needs (0 for per-frame effects)."""
+
+    def load(self) -> Runner: ...
+
+
+def variants_of(effect: Effect) -> tuple[Variant, ...]:
+    """Every effect has a composite; one with a matte also has the browser-compositing view."""
+    return ("composite", "stacked") if "matte" in effect.bands else ("composite",)

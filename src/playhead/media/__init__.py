@@ -1,0 +1,1 @@
+"""Everything PyAV: probe, ingest, frame-exact decode, fMP4/HLS segments, export writers."""

@@ -1,0 +1,93 @@
+"""Fragmented MP4 segments: one init segment plus one media fragment per segment.
+
+Each segment is encoded on its own (any worker can encode any segment), yet the pieces fit
+together: timestamps are the global frame indices (``frag_discont`` makes the fragment's
+``tfdt`` the first frame's decode time), and every segment starts with an IDR frame and has no
+B-frames. So ``init + fragment_0 + ... + fragment_{K-1}`` is one valid MP4 whose frame ``i``
+is frame ``i`` of the render. The encoder settings are fixed, so every segment's init is
+byte-identical and any one of them serves as the render's ``init.mp4``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EncodedSegment:
+    init: bytes  # ftyp + moov
+    media: bytes  # moof + mdat
+
+
+@dataclass(frozen=True)
+class SegmentEncoder:
+    width: int
+    height: int
+    fps: Fraction
+    crf: int = 23
+    preset: str = "veryfast"
+
+    def encode(self, first_frame: int, frames: np.ndarray) -> EncodedSegment:
+        """Encode RGB ``uint8[N,H,W,3]`` frames whose first is render frame ``first_frame``."""
+        n, h, w = frames.shape[:3]
+        if (w, h) != (self.width, self.height):
+            raise ValueError(f"frames are {w}x{h}, the encoder is {self.width}x{self.height}")
+        tick = 1 / self.fps
+        buf = io.BytesIO()
+        options = {
+            "movflags": "empty_moov+default_base_moof+frag_keyframe+frag_discont",
+            "avoid_negative_ts": "disabled",
+            "video_track_timescale": str(self.fps.numerator),
+        }
+        with av.open(buf, "w", format="mp4", options=options) as out:
+            stream = out.add_stream(
+                "libx264",
+                rate=self.fps,
+                options={
+                    "crf": str(self.crf),
+                    "preset": self.preset,
+                    "tune": "zerolatency",  # no B-frames, no lookahead: pts == dts, low latency
+                    "x264-params": f"keyint={max(n, 1)}:min-keyint={max(n, 1)}:scenecut=0",
+                },
+            )
+            stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+            stream.time_base = tick
+            for j in range(n):
+                frame = av.VideoFrame.from_ndarray(frames[j], format="rgb24")
+                frame.pts, frame.time_base = first_frame + j, tick
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        return split_fragment(buf.getvalue())
+
+
+def boxes(data: bytes) -> list[tuple[str, int, int]]:
+    """Top-level ISO-BMFF boxes as ``(type, offset, size)``."""
+    out = []
+    offset = 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        elif size == 0:
+            size = len(data) - offset
+        if size < 8:
+            raise ValueError(f"bad box {kind!r} of size {size} at {offset}")
+        out.append((kind, offset, size))
+        offset += size
+    return out
+
+
+def split_fragment(data: bytes) -> EncodedSegment:
+    """Split a muxed file into init (ftyp, moov) and media (moof, mdat); drop the trailing mfra."""
+    parts = boxes(data)
+    init = b"".join(data[o : o + n] for t, o, n in parts if t in ("ftyp", "moov"))
+    media = b"".join(data[o : o + n] for t, o, n in parts if t in ("moof", "mdat"))
+    return EncodedSegment(init=init, media=media)

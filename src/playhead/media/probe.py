@@ -1,0 +1,124 @@
+"""Probe a source file and reject what we will not ingest, with a clear message."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from playhead.errors import InvalidMediaError, MediaTooLargeError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may be. Every field is configurable; defaults suit a laptop editor."""
+
+    max_side: int = 3840
+    max_duration_s: float = 600.0
+    max_bytes: int = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Probe:
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: Fraction  # average frame rate
+    frames: int  # exact when counted, else estimated from duration
+    duration_s: float
+    size_bytes: int
+    streams: int
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fps"] = float(self.fps)
+        return d
+
+
+def probe(path: str | Path, limits: Limits = Limits(), count_frames: bool = True) -> Probe:
+    """Open ``path`` and describe its first video stream.
+
+    With ``count_frames`` every packet is read (no decoding), which is how truncated files
+    and zero-frame files are caught before any work is spent on them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidMediaError(f"{path.name}: no such file")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise MediaTooLargeError(
+            f"{path.name}: {size / 1e6:.0f} MB is over the {limits.max_bytes / 1e6:.0f} MB limit"
+        )
+    if size == 0:
+        raise InvalidMediaError(f"{path.name}: the file is empty")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise InvalidMediaError(f"{path.name}: not a media file we can read ({e})") from e
+    with container:
+        if not container.streams.video:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
+            raise InvalidMediaError(f"{path.name}: no video stream (streams: {kinds})")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        width, height = ctx.width, ctx.height
+        if not width or not height:
+            raise InvalidMediaError(f"{path.name}: the video stream has no picture size")
+        if max(width, height) > limits.max_side:
+            raise MediaTooLargeError(
+                f"{path.name}: {width}x{height} is over the {limits.max_side}px limit "
+                "on the longest side"
+            )
+        fps = Fraction(stream.average_rate or stream.guessed_rate or 0)
+        if fps <= 0:
+            raise InvalidMediaError(f"{path.name}: the video stream has no frame rate")
+        duration = _duration(container, stream)
+        if duration > limits.max_duration_s:
+            raise MediaTooLargeError(
+                f"{path.name}: {duration:.0f} s is over the {limits.max_duration_s:.0f} s limit"
+            )
+        frames = stream.frames or round(duration * fps)
+        if count_frames:
+            declared = stream.frames
+            frames = _count_packets(container, stream, path.name)
+            if declared and frames < declared:
+                raise InvalidMediaError(
+                    f"{path.name}: the file is truncated ({frames} of {declared} frames present)"
+                )
+        if frames == 0:
+            raise InvalidMediaError(f"{path.name}: the video stream has no frames")
+        return Probe(
+            container=container.format.name,
+            codec=ctx.name,
+            width=width,
+            height=height,
+            fps=fps,
+            frames=frames,
+            duration_s=duration,
+            size_bytes=size,
+            streams=len(container.streams),
+        )
+
+
+def _duration(container: Any, stream: Any) -> float:
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    return 0.0
+
+
+def _count_packets(container: Any, stream: Any, name: str) -> int:
+    n = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                n += 1
+    except av.error.FFmpegError as e:
+        raise InvalidMediaError(f"{name}: the file is truncated or corrupt ({e})") from e
+    return n

