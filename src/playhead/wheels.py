@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from playhead.digest import sha256_file
 from playhead.errors import FetchError
 
 
@@ -26,14 +27,6 @@ class Pinned:
     @property
     def filename(self) -> str:
         return Path(self.member).name
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verified(path: Path, pin: Pinned) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import av
 import av.error
 
+from playhead.digest import sha256_file
 from playhead.errors import InvalidMediaError
 from playhead.media.asset import Asset, AssetDir, FrameIndex
 from playhead.media.probe import Limits, probe
@@ -47,14 +48,6 @@ class IngestOptions:
         }
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def asset_id(source_sha256: str, options: IngestOptions) -> str:
     key = source_sha256 + json.dumps(options.profile(), sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -70,7 +63,7 @@ def ingest(
     path = Path(path)
     if not path.is_file():
         raise InvalidMediaError(f"{path}: no such file")
-    source_sha = file_sha256(path)
+    source_sha = sha256_file(path)
     aid = asset_id(source_sha, options)
     adir = AssetDir(data_dir / "assets" / aid)
     if adir.complete():
