@@ -17,6 +17,8 @@ from playhead.errors import FrameIndexError
 from playhead.media.asset import FrameIndex
 from playhead.types import FrameRange
 
+TAIL = 4  # frames kept for temporal context; effects declare at most a few
+
 
 class MezzanineReader:
     """Reads ``uint8[N,H,W,3]`` RGB frames of any ``[start, stop)`` range. Not thread-safe."""
@@ -27,6 +29,9 @@ class MezzanineReader:
         self._container: Any = None
         self._frames: Any = None  # the live decode generator
         self._next: int | None = -1  # frame the generator yields next; None right after a seek
+        # the last frames returned, ending at _next - 1: a segment's context frames (the end of
+        # the previous segment) come from here instead of a seek back and a GOP of decoding
+        self._tail: list[np.ndarray] = []
 
     def __enter__(self) -> MezzanineReader:
         return self
@@ -39,15 +44,22 @@ class MezzanineReader:
             self._container.close()
         self._container = self._frames = None
         self._next = -1
+        self._tail = []
 
     def read(self, frames: FrameRange) -> np.ndarray:
         start, stop = frames.start, frames.stop
         total = len(self.index.pts)
         if not 0 <= start <= stop <= total:
             raise IndexError(f"frames [{start}, {stop}) are outside 0..{total}")
-        out: list[np.ndarray] = []
         if start == stop:
             return np.zeros((0, 0, 0, 3), np.uint8)
+        here = self._next
+        if here is not None and here - len(self._tail) <= start < here:
+            head = self._tail[len(self._tail) - (here - start) :][: stop - start]
+            if stop <= here:
+                return np.stack(head)
+            return np.concatenate([np.stack(head), self.read(FrameRange(here, stop))])
+        out: list[np.ndarray] = []
         # carry on decoding unless a seek would skip frames (a keyframe lies ahead of us)
         here = self._next
         if here is None or not (0 <= here <= start and self.index.keyframe_before(start) <= here):
@@ -64,6 +76,9 @@ class MezzanineReader:
             self._next = i + 1
             if i >= start:
                 out.append(frame.to_ndarray(format="rgb24"))
+                self._tail = [*self._tail[-(TAIL - 1) :], out[-1]]
+            else:
+                self._tail = []  # skipped frames are not kept: the tail must stay contiguous
             if i == stop - 1:
                 return np.stack(out)
         raise FrameIndexError(f"{self.path.name}: ended at frame {self._next}, wanted {stop}")
@@ -77,3 +92,4 @@ class MezzanineReader:
         self._container.seek(self.index.pts[key], stream=self._stream, backward=True)
         self._frames = self._container.decode(self._stream)
         self._next = None
+        self._tail = []

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from fractions import Fraction
@@ -20,6 +21,8 @@ import cv2
 import numpy as np
 from av.video.stream import VideoStream
 
+from playhead.errors import UnsupportedError
+
 ExportFormat = Literal["mp4", "mov-alpha", "webm-alpha", "png-matte"]
 FORMATS: tuple[ExportFormat, ...] = ("mp4", "mov-alpha", "webm-alpha", "png-matte")
 EXTENSIONS: dict[ExportFormat, str] = {
@@ -29,6 +32,7 @@ EXTENSIONS: dict[ExportFormat, str] = {
     "png-matte": ".zip",
 }
 NEEDS_MATTE: frozenset[ExportFormat] = frozenset({"png-matte"})
+_MATTE_NAME = re.compile(r"matte_\d{6}\.png")
 
 
 class ExportWriter(Protocol):
@@ -133,6 +137,11 @@ class PngMatteWriter:
         self.path = path
         self._zip = path.suffix.lower() == ".zip"
         self._part = path.with_name(path.name + ".part")
+        if not self._zip and path.exists() and not _only_mattes(path):
+            # close() replaces the directory: never when it holds anything but our output
+            raise UnsupportedError(
+                f"{path.name} exists and holds other files; choose a new or empty directory"
+            )
         if self._zip:
             self._archive: zipfile.ZipFile | None = zipfile.ZipFile(self._part, "w")
         else:
@@ -168,6 +177,10 @@ class PngMatteWriter:
             self._part.unlink(missing_ok=True)
         else:
             shutil.rmtree(self._part, ignore_errors=True)
+
+
+def _only_mattes(path: Path) -> bool:
+    return path.is_dir() and all(_MATTE_NAME.fullmatch(p.name) for p in path.iterdir())
 
 
 _VIDEO_WRITERS: dict[str, type[_VideoWriter]] = {

@@ -52,7 +52,9 @@ class SegmentEncoder:
                     "crf": str(self.crf),
                     "preset": self.preset,
                     "tune": "zerolatency",  # no B-frames, no lookahead: pts == dts, low latency
-                    "x264-params": f"keyint={max(n, 1)}:min-keyint={max(n, 1)}:scenecut=0",
+                    # one IDR (the first frame) per segment; the same settings for every
+                    # segment, whatever its length, so every init is byte-identical
+                    "x264-params": "keyint=infinite:scenecut=0",
                 },
             )
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
@@ -65,6 +67,11 @@ class SegmentEncoder:
             for packet in stream.encode():
                 out.mux(packet)
         return split_fragment(buf.getvalue())
+
+    def init(self) -> bytes:
+        """The init segment, without rendering anything: encode one black frame."""
+        black = np.zeros((1, self.height, self.width, 3), np.uint8)
+        return self.encode(0, black).init
 
 
 def boxes(data: bytes) -> list[tuple[str, int, int]]:

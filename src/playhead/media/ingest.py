@@ -62,7 +62,7 @@ def ingest(
     """Ingest ``path`` into ``data_dir/assets/<id>``; instant if it was ingested before."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidMediaError(f"{path}: no such file")
+        raise InvalidMediaError(f"{path.name}: no such file")
     source_sha = sha256_file(path)
     aid = asset_id(source_sha, options)
     adir = AssetDir(data_dir / "assets" / aid)
@@ -70,7 +70,7 @@ def ingest(
         return adir.load()[0]
 
     info = probe(path, options.limits)
-    fps = min(info.fps.limit_denominator(1001), Fraction(options.max_fps))
+    fps = min(info.fps, Fraction(options.max_fps))
     width, height = _fit(info.width, info.height, options.max_side)
     segment_frames = max(1, round(options.segment_seconds * fps))
 
@@ -127,7 +127,8 @@ def _source_frames(path: Path, name: str) -> Iterator[tuple[Fraction, av.VideoFr
                     t0 = t
                 yield t - t0, frame
     except av.error.FFmpegError as e:
-        raise InvalidMediaError(f"{name}: the file is truncated or corrupt ({e})") from e
+        reason = getattr(e, "strerror", None) or "undecodable"
+        raise InvalidMediaError(f"{name}: the file is truncated or corrupt ({reason})") from e
 
 
 def _transcode(

@@ -52,14 +52,15 @@ def probe(path: str | Path, limits: Limits = Limits(), count_frames: bool = True
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise MediaTooLargeError(
-            f"{path.name}: {size / 1e6:.0f} MB is over the {limits.max_bytes / 1e6:.0f} MB limit"
+            f"{path.name}: {_bytes(size)} is over the {_bytes(limits.max_bytes)} limit"
         )
     if size == 0:
         raise InvalidMediaError(f"{path.name}: the file is empty")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise InvalidMediaError(f"{path.name}: not a media file we can read ({e})") from e
+        reason = getattr(e, "strerror", None) or "unreadable"  # never echo server paths
+        raise InvalidMediaError(f"{path.name}: not a media file we can read ({reason})") from e
     with container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "none"
@@ -74,7 +75,7 @@ def probe(path: str | Path, limits: Limits = Limits(), count_frames: bool = True
                 f"{path.name}: {width}x{height} is over the {limits.max_side}px limit "
                 "on the longest side"
             )
-        fps = Fraction(stream.average_rate or stream.guessed_rate or 0)
+        fps = standard_rate(Fraction(stream.average_rate or stream.guessed_rate or 0))
         if fps <= 0:
             raise InvalidMediaError(f"{path.name}: the video stream has no frame rate")
         duration = _duration(container, stream)
@@ -85,10 +86,16 @@ def probe(path: str | Path, limits: Limits = Limits(), count_frames: bool = True
         frames = stream.frames or round(duration * fps)
         if count_frames:
             declared = stream.frames
-            frames = _count_packets(container, stream, path.name)
+            frames, span = _count_packets(container, stream, path.name)
             if declared and frames < declared:
                 raise InvalidMediaError(
                     f"{path.name}: the file is truncated ({frames} of {declared} frames present)"
+                )
+            # Matroska declares no frame count, but it does declare a duration
+            if not declared and duration > 0 and span < duration - max(0.5, 2 / float(fps)):
+                raise InvalidMediaError(
+                    f"{path.name}: the file is truncated (it ends at {span:.1f} s of "
+                    f"{duration:.1f} s)"
                 )
         if frames == 0:
             raise InvalidMediaError(f"{path.name}: the video stream has no frames")
@@ -113,12 +120,45 @@ def _duration(container: Any, stream: Any) -> float:
     return 0.0
 
 
-def _count_packets(container: Any, stream: Any, name: str) -> int:
+def _count_packets(container: Any, stream: Any, name: str) -> tuple[int, float]:
+    """Packets with data, and the time span (seconds) that they cover."""
     n = 0
+    first: Fraction | None = None
+    last: Fraction | None = None
+    tb = Fraction(stream.time_base or 1)
     try:
         for packet in container.demux(stream):
-            if packet.size:
-                n += 1
+            if not packet.size:
+                continue
+            n += 1
+            if packet.pts is not None:
+                t0 = packet.pts * tb
+                t1 = (packet.pts + (packet.duration or 0)) * tb
+                first = t0 if first is None else min(first, t0)
+                last = t1 if last is None else max(last, t1)
     except av.error.FFmpegError as e:
-        raise InvalidMediaError(f"{name}: the file is truncated or corrupt ({e})") from e
-    return n
+        reason = getattr(e, "strerror", None) or "unreadable"
+        raise InvalidMediaError(f"{name}: the file is truncated or corrupt ({reason})") from e
+    span = float(last - first) if first is not None and last is not None else 0.0
+    return n, span
+
+
+STANDARD_RATES = tuple(
+    Fraction(r)
+    for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60")
+)
+
+
+def standard_rate(fps: Fraction) -> Fraction:
+    """Snap a measured average (Matroska's 59.94 reads as 19001/317) to the rate it means."""
+    for rate in STANDARD_RATES:
+        if abs(fps - rate) / rate < Fraction(1, 2000):
+            return rate
+    return fps.limit_denominator(1001) if fps > 0 else fps
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
