@@ -1,0 +1,121 @@
+"""From "which segments are needed, and how badly" to a `Plan`, shared by every policy.
+
+A policy only states needs; `Demand` merges them (one job per segment, at the best priority
+any need gave it) and diffs the result against what is already queued. Keeping the diff in
+one place is what makes every policy obey the same rules: settled segments are never
+submitted, unneeded queued jobs are cancelled, running jobs are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from playhead.scheduler.model import (
+    SETTLED,
+    JobSpec,
+    Plan,
+    RenderState,
+    SegmentState,
+    parse_job_id,
+    segment_job_id,
+)
+from playhead.scheduler.priority import Priority, encode_priority
+
+
+class Demand:
+    """The jobs a policy wants queued, keyed by job id."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobSpec] = {}
+
+    @property
+    def jobs(self) -> Mapping[str, JobSpec]:
+        return self._jobs
+
+    def need(
+        self,
+        render: RenderState,
+        k: int,
+        klass: Priority,
+        key: float,
+        deadline: float | None = None,
+    ) -> bool:
+        """Record that segment ``k`` is wanted at (``klass``, ``key``); False if it is settled.
+
+        The job keeps the most urgent priority over all needs, and the earliest deadline.
+        """
+        if render.state(k) in SETTLED:
+            return False
+        priority = encode_priority(klass, key)
+        job_id = segment_job_id(render.info.id, k)
+        old = self._jobs.get(job_id)
+        if old is not None:
+            if old.deadline is not None and (deadline is None or old.deadline < deadline):
+                deadline = old.deadline
+            if old.priority <= priority:
+                if deadline != old.deadline:
+                    self._jobs[job_id] = replace(old, deadline=deadline)
+                return True
+        self._jobs[job_id] = JobSpec(
+            render=render.info.id,
+            segment=k,
+            frames=render.info.frame_range(k),
+            priority=priority,
+            klass=klass,
+            deadline=deadline,
+        )
+        return True
+
+    def need_export(self, render: RenderState) -> None:
+        """An export in progress needs every segment, in order, first export first."""
+        since = render.export_requested_at
+        if since is None:
+            return
+        for k in range(render.info.segments):
+            self.need(render, k, Priority.EXPORT, since + media_time(render, k))
+
+    def plan(
+        self,
+        renders: Mapping[str, RenderState],
+        queued: Mapping[str, float],
+        tolerance: float = 0.0,
+    ) -> Plan:
+        """Diff the demand against the queue.
+
+        ``queued`` is job id → priority for jobs waiting in the queue (not claimed). A queued
+        job is reprioritised when its priority moved by more than ``tolerance`` (a class change
+        always does); it is cancelled when nothing needs it, unless the render says it is
+        running. Ids the scheduler did not make are left alone.
+        """
+        submit = [job for job_id, job in self._jobs.items() if job_id not in queued]
+        moved = [
+            (job_id, job.priority)
+            for job_id, job in self._jobs.items()
+            if job_id in queued and abs(queued[job_id] - job.priority) > tolerance
+        ]
+        cancel = [
+            job_id
+            for job_id in queued
+            if job_id not in self._jobs and _cancellable(job_id, renders)
+        ]
+        submit.sort(key=lambda job: (job.priority, job.job_id))
+        moved.sort(key=lambda item: (item[1], item[0]))
+        cancel.sort()
+        return Plan(submit=tuple(submit), reprioritise=tuple(moved), cancel=tuple(cancel))
+
+
+def media_time(render: RenderState, k: int) -> float:
+    """Media time of the first frame of segment ``k``, in seconds."""
+    return render.info.first_frame(k) / render.info.fps
+
+
+def _cancellable(job_id: str, renders: Mapping[str, RenderState]) -> bool:
+    try:
+        render_id, k = parse_job_id(job_id)
+    except ValueError:
+        return False  # not one of ours
+    render = renders.get(render_id)
+    if render is None or not 0 <= k < render.info.segments:
+        return True  # nobody watches or exports this render any more
+    return render.state(k) is not SegmentState.RUNNING

@@ -1,0 +1,190 @@
+"""The ``deadline`` policy: render every segment a viewer is about to see before the playhead
+gets there, nearest deadline first, and degrade predictably when the workers cannot keep up.
+
+**Demand.** A playing session needs the segments from the one under its playhead to
+``horizon_s`` of media time ahead (30 s, the buffer an HLS player aims for). A paused session
+needs the segment under its playhead and ``paused_window_s`` after it (5 s). An export needs
+every segment. A segment that is ready, running or failed is never submitted (see `SETTLED`).
+
+**Priority** is a class, then a key in seconds (see `priority.py`); a segment that several
+needs share is one job at the most urgent of their priorities, so viewers share work:
+
+- URGENT (requested over HTTP and not ready, or the first segment after a seek): key = the
+  time it became urgent, first come first served.
+- PLAYING: key = the deadline ``reported_at + (first_frame(k) − playhead) / (fps · rate)``,
+  which is ``reported_at`` for the segment under the playhead.
+- PAUSED: the same formula, as if play were pressed when the report came.
+- EXPORT: key = export request time + media time of the segment: in order, oldest export first.
+
+**Degradation: what goes first, what never goes, and why.** Demand exceeds capacity when the
+playing sessions together need more worker-seconds per second (Σ seconds-per-frame · fps ·
+rate, from the cost model) than ``workers`` supply. Then:
+
+1. *Lower classes wait.* Exports, then paused prefetch, get workers only when no playing
+   segment is waiting: they lose nothing a viewer sees yet, while a playing viewer stalls.
+2. *Overload is isolated, not shared.* Capacity is split max-min fairly between playing
+   sessions (water-filling). A session whose need fits its share keeps its exact deadlines
+   and its whole horizon. A session that asks for more — a high rate, an expensive effect —
+   will stall whatever we do; its keys are postponed to when its share could finish them,
+   ``max(deadline, now + W_k / share)`` with ``W_k`` the estimated work of its missing
+   segments up to ``k`` (running ones included), and its horizon ends where ``W_k / share``
+   exceeds the horizon's wall-clock length (``horizon_s / rate``), keeping at least
+   ``min_segments``. Plain EDF would instead let the greediest session take every worker and
+   make everyone late (the domino effect); this is the constant-bandwidth-server remedy. Its
+   far horizon — lead it could not get in time anyway — is the first playing work dropped;
+   it returns at the next plan as the backlog drains.
+3. *Never the nearest segments.* Playback cannot skip a missing segment, so a segment that
+   will be late is still the one its player waits on: it keeps its place and is never shed
+   (the classic EDF cure of dropping late jobs does not apply to video).
+4. *Deadlines are stall-aware.* A player cannot play past a segment that is not ready, so
+   only the first missing segment ``j`` at or after the playhead may have a deadline in the
+   past; each later one gets at least ``now + (first_frame(k) − first_frame(j)) / (fps ·
+   rate)``. Otherwise a stalled or stale session's whole horizon looks overdue and EDF hands
+   it every worker — the domino effect again.
+
+When ``workers`` is 0 or less (capacity unknown, e.g. an API replica that does not see the
+workers) rule 2 is off and the policy is plain EDF with stall-aware deadlines.
+
+**Stability.** A session that plays steadily yields the same deadlines report after report, and
+moves smaller than ``tolerance_s`` are not sent, so steady playback does not churn the queue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from playhead.scheduler._demand import Demand
+from playhead.scheduler.cost import CostModel
+from playhead.scheduler.model import SETTLED, Plan, RenderState, SegmentState, Session
+from playhead.scheduler.priority import Priority
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """Earliest deadline first over every session, with the degradation rules above."""
+
+    horizon_s: float = 30.0
+    paused_window_s: float = 5.0
+    min_segments: int = 2
+    tolerance_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (self.horizon_s > 0 and self.paused_window_s >= 0):
+            raise ValueError("horizon_s must be positive and paused_window_s non-negative")
+        if self.min_segments < 1 or self.tolerance_s < 0:
+            raise ValueError("min_segments must be >= 1 and tolerance_s >= 0")
+
+    def plan(
+        self,
+        now: float,
+        sessions: Sequence[Session],
+        renders: Mapping[str, RenderState],
+        queued: Mapping[str, float],
+        cost: CostModel,
+        workers: int,
+    ) -> Plan:
+        demand = Demand()
+        watched = [s for s in sessions if s.render in renders]
+        moving = [s for s in watched if s.moving]
+        loads = [
+            cost.seconds_per_frame(renders[s.render].info.effect)
+            * renders[s.render].info.fps
+            * s.rate
+            for s in moving
+        ]
+        for session, share in zip(moving, fair_shares(loads, workers), strict=True):
+            self._need_playing(demand, now, session, renders[session.render], cost, share)
+        for session in watched:
+            if not session.moving:
+                self._need_paused(demand, session, renders[session.render])
+        for render in renders.values():
+            for k, since in render.urgent.items():
+                demand.need(render, k, Priority.URGENT, since)
+            demand.need_export(render)
+        return demand.plan(renders, queued, self.tolerance_s)
+
+    def _need_playing(
+        self,
+        demand: Demand,
+        now: float,
+        session: Session,
+        render: RenderState,
+        cost: CostModel,
+        share: float | None,
+    ) -> None:
+        info = render.info
+        playhead = min(session.playhead, info.frames - 1)
+        speed = info.fps * session.rate
+        last = info.segment_of(playhead + _frames(self.horizon_s, info.fps) - 1)
+        stuck_at: int | None = None  # where the player must wait: the first missing frame
+        work = 0.0  # estimated worker-seconds of this session's missing segments so far
+        kept = 0
+        for k in range(info.segment_of(playhead), last + 1):
+            state = render.state(k)
+            if state is SegmentState.READY:
+                continue
+            start = info.first_frame(k)
+            deadline = session.reported_at + max(0, start - playhead) / speed
+            if stuck_at is None:
+                stuck_at = max(playhead, start)
+            else:  # rule 4: the player cannot be past the first missing segment before now
+                deadline = max(deadline, now + (start - stuck_at) / speed)
+            key = deadline
+            if share is not None:  # rule 2: this session asks for more than its share
+                work += _work_left(now, render, k, cost)
+                if kept >= self.min_segments and work / share > self.horizon_s / session.rate:
+                    return
+                key = max(key, now + work / share)
+            if state in SETTLED:
+                continue
+            demand.need(render, k, Priority.PLAYING, key, deadline)
+            kept += 1
+
+    def _need_paused(self, demand: Demand, session: Session, render: RenderState) -> None:
+        info = render.info
+        playhead = min(session.playhead, info.frames - 1)
+        speed = info.fps * (session.rate or 1.0)
+        last = info.segment_of(playhead + _frames(self.paused_window_s, info.fps) - 1)
+        for k in range(info.segment_of(playhead), last + 1):
+            ahead = max(0, info.first_frame(k) - playhead)
+            demand.need(render, k, Priority.PAUSED, session.reported_at + ahead / speed)
+
+
+def fair_shares(loads: Sequence[float], capacity: float) -> list[float | None]:
+    """Max-min fair split of ``capacity`` between ``loads`` (water-filling).
+
+    None for a load that gets all it asks for; otherwise the share it is held to. Everyone is
+    None when the loads fit, or when capacity is unknown (0 or less).
+    """
+    shares: list[float | None] = [None] * len(loads)
+    if capacity <= 0 or sum(loads) <= capacity:
+        return shares
+    left = float(capacity)
+    order = sorted(range(len(loads)), key=loads.__getitem__)
+    for rank, i in enumerate(order):
+        fair = left / (len(loads) - rank)
+        if loads[i] <= fair:
+            left -= loads[i]
+        else:
+            shares[i] = fair
+            left -= fair
+    return shares
+
+
+def _work_left(now: float, render: RenderState, k: int, cost: CostModel) -> float:
+    """Estimated worker-seconds still to spend on segment ``k`` (less for a running one)."""
+    full = cost.estimate(render.info.effect, render.info.frame_range(k).count)
+    if render.state(k) is SegmentState.RUNNING:
+        since = render.running_since.get(k)
+        if since is not None:
+            return max(0.0, full - (now - since))
+    elif render.state(k) is SegmentState.FAILED:
+        return 0.0
+    return full
+
+
+def _frames(seconds: float, fps: float) -> int:
+    """Frames in ``seconds`` of media, at least one (the frame under the playhead)."""
+    return max(1, math.ceil(seconds * fps - 1e-9))
