@@ -7,12 +7,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from videos import make_barcode_video
 
 from playhead import samples
 from playhead.effects import models
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.ingest import ingest
+from playhead.media.testsrc import make_barcode_video
 
 
 @pytest.fixture(scope="session", autouse=True)

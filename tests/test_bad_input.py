@@ -12,7 +12,6 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from videos import barcode_frame, make_barcode_video
 
 from playhead.cli import main
 from playhead.effects import registry
@@ -26,6 +25,7 @@ from playhead.errors import (
 )
 from playhead.media.ingest import IngestOptions, ingest
 from playhead.media.probe import Limits, probe
+from playhead.media.testsrc import barcode_frame, make_barcode_video
 
 # --- makers of bad files ----------------------------------------------------------------------
 
@@ -303,7 +303,7 @@ def test_unknown_effect() -> None:
     message = str(caught.value)
     assert message.startswith("unknown effect 'sparkle'")  # not KeyError's quoted repr
     assert "person" in message and "passthrough" in message
-    assert caught.value.status == 404
+    assert caught.value.status == 422
     assert isinstance(caught.value, KeyError)
 
 

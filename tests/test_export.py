@@ -14,12 +14,12 @@ import av
 import cv2
 import numpy as np
 import pytest
-from videos import decode_all, read_barcode
 
 from playhead.cli import main
 from playhead.effects import registry
 from playhead.media.export import EXTENSIONS, FORMATS, NEEDS_MATTE, ExportFormat
 from playhead.media.fmp4 import boxes
+from playhead.media.testsrc import decode_all, read_barcode
 
 CLIP_FRAMES = 45  # two segments (30 + 15) of carphone: the pipeline crosses a boundary
 W, H = 176, 144

@@ -10,13 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from videos import decode_all, make_barcode_video, read_barcode
 
 from playhead.effects import registry
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.fmp4 import EncodedSegment, SegmentEncoder, boxes
 from playhead.media.hls import vod_playlist
 from playhead.media.ingest import ingest
+from playhead.media.testsrc import decode_all, make_barcode_video, read_barcode
 from playhead.pipeline import SegmentPipeline
 from playhead.types import FrameRange
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from videos import decode_all, make_barcode_video, read_barcode
 
 from playhead.media.asset import Asset, AssetDir, FrameIndex
 from playhead.media.decode import MezzanineReader
 from playhead.media.ingest import IngestOptions, ingest
+from playhead.media.testsrc import decode_all, make_barcode_video, read_barcode
 from playhead.types import FrameRange
 
 

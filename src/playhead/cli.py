@@ -65,6 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch", type=int, default=8, help="frames per effect batch")
     r.set_defaults(func=_render)
 
+    sv = sub.add_parser("serve", help="serve the editor, the API and in-process workers")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=2, help="in-process worker threads")
+    sv.add_argument("--policy", choices=["deadline", "on-demand", "sequential"], default="deadline")
+    sv.add_argument("--cache-gb", type=float, default=20.0, help="segment cache budget")
+    sv.add_argument("--no-sample", action="store_true", help="do not ingest the sample clip")
+    sv.set_defaults(func=_serve)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(metavar="BENCHMARK")
+    q = bsub.add_parser("qoe", help="simulated viewers against a server, per policy")
+    q.add_argument("--policy", action="append", choices=["deadline", "on-demand", "sequential"])
+    q.add_argument("--effect", default="cost:ms_per_frame=20", help="name[:key=value,...]")
+    q.add_argument("--players", type=int, default=3)
+    q.add_argument("--seconds", type=int, default=60, help="length of the generated clip")
+    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_bench_qoe)
+
     e = sub.add_parser("effects", help="list effects and their parameters")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_effects)
@@ -95,6 +115,44 @@ def _parser() -> argparse.ArgumentParser:
 
 def _data(args: argparse.Namespace) -> Path:
     return Path(args.data) if args.data else paths.data_dir()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from playhead.media.ingest import ingest
+    from playhead.server.app import create_app
+    from playhead.server.config import ServeConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    data = _data(args)
+    config = ServeConfig(
+        data_dir=data,
+        workers=args.workers,
+        policy=args.policy,
+        cache_bytes=int(args.cache_gb * 1024**3),
+    )
+    if not args.no_sample and not any((data / "assets").glob("*/asset.json")):
+        from playhead import samples
+
+        asset = ingest(samples.fetch()["carphone.mp4"], data)  # something to play at once
+        print(f"ingested the sample clip as asset {asset.id}", file=sys.stderr)
+    print(f"playhead: serving on http://{args.host}:{args.port}/", file=sys.stderr)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _bench_qoe(args: argparse.Namespace) -> int:
+    from playhead.bench import qoe
+
+    rows = qoe.main(args)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(qoe.table(rows, f"effect {args.effect}, {args.players} players"))
+    return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -44,7 +44,9 @@ class InvalidParamsError(PlayheadError, ValueError):
 
 
 class UnknownEffectError(PlayheadError, KeyError):
-    status = 404
+    """Named in a request body, so the body is what is wrong: 422, like a bad parameter."""
+
+    status = 422
     code = "unknown_effect"
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message

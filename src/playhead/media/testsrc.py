@@ -1,4 +1,7 @@
-"""Test media made on the fly: frames that carry their own index as a visual barcode."""
+"""Generated test media: frames that carry their own index as a visual barcode.
+
+Used by the tests and the benchmarks; frame-exactness checks read the index back.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Benchmarks that ``playhead bench`` runs: viewer-side quality of experience."""

@@ -1,0 +1,141 @@
+"""``playhead bench qoe``: simulated viewers against a real server, one run per policy.
+
+For each policy, a fresh server (own data directory, cold cache) serves one generated clip
+through the chosen effect, and N simulated players follow seeded scripts (play, seek to a
+random point, pause, resume). Reported per policy: startup time, seek-to-first-frame p50/p95,
+stall count and stall ratio, segment render latency and server throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from playhead.bench.player import Player, PlayerReport, Step
+from playhead.effects import registry
+from playhead.media.ingest import ingest
+from playhead.media.testsrc import make_barcode_video
+from playhead.server.config import ServeConfig
+from playhead.server.embedded import serve
+
+
+def script(rng: random.Random) -> list[Step]:
+    return [
+        Step("play", 8.0),
+        Step("seek", 6.0, at=rng.uniform(0.3, 0.85)),
+        Step("pause", 2.0),
+        Step("play", 5.0),
+        Step("seek", 6.0, at=rng.uniform(0.05, 0.6)),
+    ]
+
+
+def run_policy(
+    policy: str, effect: str, params: dict[str, Any], clip: Path, players: int, seed: int
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        asset = ingest(clip, data)
+        config = ServeConfig(data_dir=data, workers=2, policy=policy)
+        with serve(config) as server:
+            with server.client() as c:
+                body = {"asset": asset.id, "effect": effect, "params": params}
+                render = c.post("/api/renders", json=body).json()
+            started = time.perf_counter()
+            reports = asyncio.run(_players(server.url, render, players, seed))
+            elapsed = time.perf_counter() - started
+            metrics = httpx.get(server.url + "/metrics").text
+    return summarise(policy, reports, metrics, elapsed, asset.fps)
+
+
+async def _players(base: str, render: dict[str, Any], n: int, seed: int) -> list[PlayerReport]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        tasks = [
+            Player(base, render, client).run(script(random.Random(seed + i))) for i in range(n)
+        ]
+        return list(await asyncio.gather(*tasks))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _metric_sum(text: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+def summarise(
+    policy: str, reports: list[PlayerReport], metrics: str, elapsed: float, fps: Fraction
+) -> dict[str, Any]:
+    seeks = [s for r in reports for s in r.seeks_s]
+    startups = [r.startup_s for r in reports if r.startup_s is not None]
+    stall_s = sum(r.stall_s for r in reports)
+    watched = sum(r.watched_s for r in reports)
+    rendered = _metric_sum(metrics, "playhead_segment_render_seconds_count")
+    render_s = _metric_sum(metrics, "playhead_segment_render_seconds_sum")
+    return {
+        "policy": policy,
+        "players": len(reports),
+        "startup_s": statistics.mean(startups) if startups else None,
+        "seek_p50_s": _percentile(seeks, 0.5),
+        "seek_p95_s": _percentile(seeks, 0.95),
+        "stalls": sum(r.stalls for r in reports),
+        "stall_ratio": stall_s / max(watched + stall_s, 1e-9),
+        "segments_rendered": int(rendered),
+        "segment_render_s": render_s / rendered if rendered else None,
+        "deadline_misses": int(_metric_sum(metrics, "playhead_deadline_misses_total")),
+        "elapsed_s": elapsed,
+    }
+
+
+def make_clip(directory: Path, seconds: int, fps: int = 25) -> Path:
+    return make_barcode_video(
+        directory / "qoe.mp4", seconds * fps, Fraction(fps), (640, 360), codec="libx264"
+    )
+
+
+def main(args: Any) -> list[dict[str, Any]]:
+    name, _, raw = args.effect.partition(":")
+    effect = registry.get(name)
+    params = registry.canonical_params(
+        registry.parse_params(effect, registry.parse_cli_params(raw.split(",") if raw else []))
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp), args.seconds)
+        for policy in args.policy or ["deadline", "on-demand", "sequential"]:
+            rows.append(run_policy(policy, name, params, clip, args.players, args.seed))
+    return rows
+
+
+def table(rows: list[dict[str, Any]], title: str) -> str:
+    def f(v: Any, digits: int = 2) -> str:
+        return "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = [
+        f"{title}",
+        "| policy | startup s | seek p50 s | seek p95 s | stalls | stall ratio "
+        "| render s/segment | segments | misses |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['policy']} | {f(r['startup_s'])} | {f(r['seek_p50_s'])} "
+            f"| {f(r['seek_p95_s'])} | {r['stalls']} | {f(r['stall_ratio'], 3)} "
+            f"| {f(r['segment_render_s'])} | {r['segments_rendered']} | {r['deadline_misses']} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""A render: (asset, effect, version, canonical params). Immutable, content-addressed.
+
+New params make a new render. Segment ``k`` of render ``R`` is determined by ``(R, k)`` alone
+(segment boundaries are fixed by the asset), so ``R`` plus ``k`` is the segment's cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from playhead.effects import registry
+from playhead.effects.base import EffectParams, variants_of
+from playhead.media.asset import Asset
+
+
+class Render(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    asset: str
+    effect: str
+    version: str
+    params: dict[str, Any]
+    variants: tuple[str, ...]
+
+    @classmethod
+    def create(cls, asset: Asset, effect_name: str, raw_params: dict[str, Any]) -> Render:
+        """Validate the params (raising InvalidParamsError) and derive the render's id."""
+        effect = registry.get(effect_name)
+        params = registry.parse_params(effect, raw_params)
+        canonical = registry.canonical_params(params)
+        key = json.dumps(
+            [asset.id, effect.name, effect.version, canonical],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return cls(
+            id=hashlib.sha256(key.encode()).hexdigest()[:20],
+            asset=asset.id,
+            effect=effect.name,
+            version=effect.version,
+            params=canonical,
+            variants=variants_of(effect),
+        )
+
+    def effect_params(self) -> EffectParams:
+        return registry.parse_params(registry.get(self.effect), self.params)
+
+    def segment_key(self, variant: str, k: int) -> str:
+        return f"renders/{self.id}/{variant}/{k}.m4s"
+
+    def init_key(self, variant: str) -> str:
+        return f"renders/{self.id}/{variant}/init.mp4"
+
+    def bands_key(self, k: int) -> str:
+        return f"renders/{self.id}/bands/{k}.npz"

@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket server: FastAPI app, engine (sessions, scheduler, queue, workers)."""
