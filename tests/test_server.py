@@ -237,3 +237,53 @@ def test_metrics(server: Running, asset: dict[str, Any]) -> None:
         "playhead_worker_busy_ratio",
     ):
         assert name in text
+
+
+def _export(server: Running, render_id: str, fmt: str, dest: Path) -> Path:
+    with server.client() as c:
+        r = c.post(f"/api/renders/{render_id}/exports", json={"format": fmt})
+        assert r.status_code == 202, r.text
+        job = r.json()
+        deadline = time.monotonic() + 120
+        while job["state"] not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = c.get(f"/api/exports/{job['id']}").json()
+        assert job["state"] == "done", job
+        assert 0 <= job["progress"] <= 1
+        file = c.get(job["file"])
+    assert file.status_code == 200
+    assert "attachment" in file.headers["content-disposition"]
+    dest.write_bytes(file.content)
+    return dest
+
+
+def test_export_mp4_reuses_cached_segments(
+    server: Running, asset: dict[str, Any], tmp_path: Path
+) -> None:
+    render = _render(server, asset["id"], "passthrough")
+    _read_hls(server.url + render["playlists"]["composite"])  # watched: every segment cached
+    path = _export(server, render["id"], "mp4", tmp_path / "out.mp4")
+    with av.open(str(path)) as c:
+        codes = [read_barcode(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    assert codes == list(range(75))
+
+
+def test_export_alpha_and_matte(server: Running, asset: dict[str, Any], tmp_path: Path) -> None:
+    render = _render(server, asset["id"], "edges", background="source")
+    webm = _export(server, render["id"], "webm-alpha", tmp_path / "out.webm")
+    with av.open(str(webm)) as c:
+        stream = c.streams.video[0]
+        ctx: Any = av.codec.CodecContext.create("libvpx-vp9", "r")
+        frames = [f for p in c.demux(stream) for f in ctx.decode(p)]
+    assert len(frames) == 75 and frames[0].format.name == "yuva420p"
+    zipped = _export(server, render["id"], "png-matte", tmp_path / "matte.zip")
+    import zipfile
+
+    with zipfile.ZipFile(zipped) as z:
+        assert len(z.namelist()) == 75
+    with server.client() as c:
+        r = c.post(f"/api/renders/{_render(server, asset['id'], 'passthrough')['id']}/exports",
+                   json={"format": "png-matte"})
+        assert r.status_code == 422
+        r = c.post(f"/api/renders/{render['id']}/exports", json={"format": "gif"})
+        assert r.status_code == 422

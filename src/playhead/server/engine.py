@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -42,6 +43,8 @@ from playhead.worker.segment_job import SegmentJobRunner, job_payload
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
+
+PREFETCH_HORIZON_S = 30.0  # the deadline policy's horizon: what a playing session pre-renders
 
 QUEUE_TO_SEGMENT = {
     JobState.QUEUED: SegmentState.QUEUED,
@@ -156,7 +159,8 @@ class Engine:
             return True
         key = (render.id, k)
         event = self._waiters.setdefault(key, asyncio.Event())
-        self.urgent[render.id].setdefault(k, self.clock())
+        if not self._covered(render, k):
+            self.urgent[render.id].setdefault(k, self.clock())
         self.request_replan()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
@@ -183,6 +187,28 @@ class Engine:
             old.inferred = inferred
         self.metrics.sessions.set(len(self.viewers))
         self.request_replan()
+
+    def watched(self, render_id: str) -> list[Session]:
+        """Sessions reported over the WebSocket (not inferred) watching ``render_id``."""
+        return [
+            v.session
+            for vid in self._watchers.get(render_id, ())
+            if (v := self.viewers.get(vid)) is not None and not v.inferred
+        ]
+
+    def _covered(self, render: Render, k: int) -> bool:
+        """Is segment k a player's prefetch that a playing session's deadline already orders?
+
+        Only requests that no deadline covers become urgent; otherwise a player filling its
+        30 s buffer would push its far segments ahead of another viewer's next one.
+        """
+        info = self.render_info(render)
+        horizon = math.ceil(PREFETCH_HORIZON_S * info.fps / info.segment_frames)
+        for s in self.watched(render.id):
+            here = info.segment_of(s.playhead)
+            if s.moving and here + 1 < k <= here + horizon:
+                return True
+        return False
 
     def _is_seek(self, old: Session, new: Session, info: RenderInfo) -> bool:
         elapsed = max(0.0, new.reported_at - old.reported_at)

@@ -90,10 +90,9 @@ class Exporter:
 
     def _remux(self, job: ExportJob, render: Render, segments: int) -> None:
         asset = self.catalog.asset(render.asset)
-        stream = io.BytesIO(init_segment(self.store, render, asset, "composite"))
-        for k in range(segments):
-            stream.write(self._need(render.segment_key("composite", k)))
-        stream.seek(0)
+        parts = [init_segment(self.store, render, asset, "composite")]
+        parts += [self._need(render.segment_key("composite", k)) for k in range(segments)]
+        stream = io.BytesIO(b"".join(parts))
         part = job.path.with_name(job.path.name + ".part")
         with (
             av.open(stream, "r") as src,

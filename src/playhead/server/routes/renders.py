@@ -117,10 +117,10 @@ async def segment(render_id: str, variant: str, k: int, request: Request, e: Eng
 def _infer_session(request: Request, e: Engine, render: Render, frame: int) -> None:
     """A player fetching segments plays around them: an HLS client without our WebSocket still
     gets the segments ahead of it rendered in time."""
+    if e.watched(render.id):
+        return  # a player that reports over the WebSocket: its reports are better than guesses
     client = request.client.host if request.client else "?"
     viewer = f"http:{client}:{request.headers.get('user-agent', '')}:{render.id}"
-    if viewer in e.viewers and not e.viewers[viewer].inferred:
-        return
     e.report(viewer, Session(viewer, render.id, frame, True, 1.0, e.clock()), inferred=True)
 
 
