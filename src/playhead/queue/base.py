@@ -9,6 +9,7 @@ on every call that depends on it: the queue reads no clock of its own.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -69,7 +70,15 @@ class Job:
     depends_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        json.dumps(self.payload, allow_nan=False)  # JSON or a TypeError/ValueError now
+        # Keep a private copy of exactly what a shared queue would hand back (tuples become
+        # lists, keys become strings): the caller's dict cannot change a queued job, and the
+        # in-process queue cannot accept a payload that Redis would return differently.
+        text = json.dumps(self.payload, allow_nan=False)  # JSON or a TypeError/ValueError now
+        object.__setattr__(self, "payload", json.loads(text))
+        if math.isnan(self.priority):  # NaN compares false both ways: it would never be claimed
+            raise ValueError(f"job {self.id}: priority is NaN")
+        if self.id in self.depends_on:
+            raise ValueError(f"job {self.id} depends on itself")
 
     def to_json(self) -> str:
         return json.dumps(

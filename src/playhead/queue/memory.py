@@ -7,6 +7,7 @@ reference that the Redis queue must match: both pass `tests/queue_conformance.py
 from __future__ import annotations
 
 import heapq
+import json
 import threading
 from collections import Counter, defaultdict
 from typing import Any
@@ -34,8 +35,23 @@ class MemoryQueue:
         self._token = 0
         self._lock = threading.Lock()
         self._events: list[tuple[str, JobState]] = []  # told to on_change after the lock
+        # Held while telling on_change, so every thread's events reach the hook in the order
+        # they happened (re-entrant: the hook may call back into the queue).
+        self._telling = threading.RLock()
 
     # ---- helpers (lock held) -------------------------------------------------------------
+
+    def _push(self, rec: JobRecord) -> None:
+        heapq.heappush(self._heap, (rec.job.priority, rec.seq, rec.job.id))
+        # Lazy deletion leaves an entry behind on every reprioritise, cancel and claim: rebuild
+        # from the live records once the dead ones dominate (amortised O(1) per push).
+        if len(self._heap) > 2 * len(self._jobs) + 64:
+            self._heap = [
+                (r.job.priority, r.seq, r.job.id)
+                for r in self._jobs.values()
+                if r.state is JobState.QUEUED
+            ]
+            heapq.heapify(self._heap)
 
     def _move(self, rec: JobRecord, new: JobState) -> None:
         check_transition(rec.job.id, rec.state, new)
@@ -43,7 +59,7 @@ class MemoryQueue:
         if new is JobState.QUEUED:
             self._seq += 1
             rec.seq = self._seq
-            heapq.heappush(self._heap, (rec.job.priority, rec.seq, rec.job.id))
+            self._push(rec)
         self._events.append((rec.job.id, new))
         if new is JobState.DONE:
             self._release_dependants(rec.job.id)
@@ -67,10 +83,12 @@ class MemoryQueue:
                 self._move(dep, JobState.FAILED)
 
     def _flush(self) -> None:
-        events, self._events = self._events, []
-        if self._on_change:
-            for job_id, state in events:
-                self._on_change(job_id, state)
+        with self._telling:
+            with self._lock:
+                events, self._events = self._events, []
+            if self._on_change:
+                for job_id, state in events:
+                    self._on_change(job_id, state)
 
     def _holder(self, lease: Lease) -> JobRecord:
         rec = self._jobs.get(lease.job.id)
@@ -87,7 +105,7 @@ class MemoryQueue:
                 if rec.job.priority != job.priority:
                     rec.job = job
                     if rec.state is JobState.QUEUED:  # the old heap entry is skipped later
-                        heapq.heappush(self._heap, (job.priority, rec.seq, job.id))
+                        self._push(rec)
                 return
             if rec is not None and rec.state is JobState.RUNNING:
                 return
@@ -124,7 +142,7 @@ class MemoryQueue:
             if rec.job.priority != priority:
                 rec.job = Job(rec.job.id, rec.job.payload, priority, rec.job.depends_on)
                 if rec.state is JobState.QUEUED:
-                    heapq.heappush(self._heap, (priority, rec.seq, job_id))
+                    self._push(rec)
             return True
 
     def cancel(self, job_id: str) -> bool:
@@ -172,9 +190,11 @@ class MemoryQueue:
             )
 
     def complete(self, lease: Lease, now: float, result: dict[str, Any]) -> None:
+        # results are JSON like payloads; a bad one raises here and the lease is still held
+        stored = json.loads(json.dumps(result, allow_nan=False))
         with self._lock:
             rec = self._holder(lease)
-            rec.result = dict(result)
+            rec.result = stored
             rec.worker = None
             self._move(rec, JobState.DONE)
         self._flush()

@@ -17,8 +17,13 @@ _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
 
 def check_key(key: str) -> str:
-    """Keys are relative paths of safe characters, with no ``..``: they become file names."""
-    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+    """Keys are relative paths of safe characters, with no ``..``: they become file names.
+    ``.part`` is reserved for writes in progress, which a restart deletes."""
+    if (
+        not _KEY.match(key)
+        or any(part in (".", "..") for part in key.split("/"))
+        or key.endswith(".part")
+    ):
         raise ValueError(f"bad store key {key!r}")
     return key
 

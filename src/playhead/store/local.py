@@ -29,6 +29,8 @@ class LocalStore:
         self._pins: Counter[str] = Counter()
         self._bytes = 0
         self._scan()
+        with self._lock:
+            self._evict()  # the budget may have shrunk since the last run
 
     def _scan(self) -> None:
         found: list[tuple[float, str, int]] = []
@@ -58,18 +60,24 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.replace(tmp, path)
+            # rename and accounting change together, so a concurrent delete or eviction of
+            # the same key cannot leave bytes accounted for a file that is gone
+            with self._lock:
+                os.replace(tmp, path)
+                self._account(key, len(data))
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)  # gone already if the rename happened
             raise
-        with self._lock:
-            self._bytes += len(data) - self._sizes.pop(key, 0)
-            self._sizes[key] = len(data)
-            self._pins[key] += 1  # not evicted by its own write
-            try:
-                self._evict()
-            finally:
-                self._unpin(key)
+
+    def _account(self, key: str, size: int) -> None:
+        """Count a freshly written key as the most recent, then evict others (lock held)."""
+        self._bytes += size - self._sizes.pop(key, 0)
+        self._sizes[key] = size
+        self._pins[key] += 1  # not evicted by its own write
+        try:
+            self._evict()
+        finally:
+            self._unpin(key)
 
     def get(self, key: str) -> bytes | None:
         path = self._file(key)
@@ -104,8 +112,9 @@ class LocalStore:
         return self._file(key).is_file()
 
     def delete(self, key: str) -> None:
-        self._file(key).unlink(missing_ok=True)
+        path = self._file(key)
         with self._lock:
+            path.unlink(missing_ok=True)
             self._bytes -= self._sizes.pop(key, 0)
 
     def delete_prefix(self, prefix: str) -> int:
