@@ -2,7 +2,6 @@
 # and takes a second or two when nothing changed.
 PY := .venv/bin/python
 PLAYHEAD := .venv/bin/playhead
-OUT ?= out
 
 .PHONY: setup run test lint typecheck pytest bench clean
 
@@ -17,11 +16,9 @@ setup: .venv/.installed
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+PORT ?= 8000
 run: setup
-	@mkdir -p $(OUT)
-	$(PLAYHEAD) render $$($(PLAYHEAD) samples path carphone.mp4) --effect person \
-		--param background=blur --out $(OUT)/carphone-person.mp4
-	@echo "open $(OUT)/carphone-person.mp4 (the browser editor arrives with \`playhead serve\`)"
+	$(PLAYHEAD) serve --port $(PORT)
 
 test: setup lint typecheck pytest
 
@@ -37,6 +34,8 @@ pytest:
 
 bench: setup
 	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/served.py
+	$(PLAYHEAD) bench qoe
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache $(OUT)
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -296,3 +296,14 @@ class WorkQueueConformance(ABC):
     def test_unclaimable_jobs_are_refused(self, priority: float, depends_on: tuple[str]) -> None:
         with pytest.raises(ValueError):
             Job("x", {}, priority, depends_on)
+
+    def test_claim_can_be_limited_to_urgent_work(self) -> None:
+        q = self.make_queue()
+        q.submit(job("far", 50.0), 0)
+        assert q.claim("w", 0, LEASE, max_priority=10.0) is None
+        assert q.state("far") is JobState.QUEUED  # left for a worker without the limit
+        q.submit(job("near", 5.0), 0)
+        lease = q.claim("w", 0, LEASE, max_priority=10.0)
+        assert lease and lease.job.id == "near"
+        lease = q.claim("w2", 0, LEASE)
+        assert lease and lease.job.id == "far"

@@ -282,8 +282,10 @@ def test_export_alpha_and_matte(server: Running, asset: dict[str, Any], tmp_path
     with zipfile.ZipFile(zipped) as z:
         assert len(z.namelist()) == 75
     with server.client() as c:
-        r = c.post(f"/api/renders/{_render(server, asset['id'], 'passthrough')['id']}/exports",
-                   json={"format": "png-matte"})
+        r = c.post(
+            f"/api/renders/{_render(server, asset['id'], 'passthrough')['id']}/exports",
+            json={"format": "png-matte"},
+        )
         assert r.status_code == 422
         r = c.post(f"/api/renders/{render['id']}/exports", json={"format": "gif"})
         assert r.status_code == 422

@@ -37,29 +37,56 @@ def script(rng: random.Random) -> list[Step]:
     ]
 
 
+PATTERNS = ("mixed", "shared", "continuous")
+"""mixed: each player watches its own render (independent users) and plays, seeks, pauses;
+shared: every player watches the same render with that script; continuous: one player plays
+the whole clip from the start."""
+
+
 def run_policy(
-    policy: str, effect: str, params: dict[str, Any], clip: Path, players: int, seed: int
+    policy: str,
+    effect: str,
+    params: dict[str, Any],
+    seconds: int,
+    players: int,
+    seed: int,
+    pattern: str = "mixed",
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        asset = ingest(clip, data)
+        n = 1 if pattern == "continuous" else players
+        # mixed: one clip per player (same content and cost, another file): independent users
+        clips = [make_clip(Path(tmp), seconds, phase=i) for i in range(n)]
+        assets = [ingest(clips[i if pattern == "mixed" else 0], data) for i in range(n)]
         config = ServeConfig(data_dir=data, workers=2, policy=policy)
         with serve(config) as server:
             with server.client() as c:
-                body = {"asset": asset.id, "effect": effect, "params": params}
-                render = c.post("/api/renders", json=body).json()
+                renders = [
+                    c.post(
+                        "/api/renders", json={"asset": a.id, "effect": effect, "params": params}
+                    ).json()
+                    for a in assets
+                ]
             started = time.perf_counter()
-            reports = asyncio.run(_players(server.url, render, players, seed))
+            duration = assets[0].duration_s
+            reports = asyncio.run(_players(server.url, renders, seed, pattern, duration))
             elapsed = time.perf_counter() - started
             metrics = httpx.get(server.url + "/metrics").text
-    return summarise(policy, reports, metrics, elapsed, asset.fps)
+    return summarise(policy, reports, metrics, elapsed, pattern)
 
 
-async def _players(base: str, render: dict[str, Any], n: int, seed: int) -> list[PlayerReport]:
+async def _players(
+    base: str, renders: list[dict[str, Any]], seed: int, pattern: str, duration: float
+) -> list[PlayerReport]:
     async with httpx.AsyncClient(timeout=60) as client:
-        tasks = [
-            Player(base, render, client).run(script(random.Random(seed + i))) for i in range(n)
-        ]
+        tasks = []
+        for i, render in enumerate(renders):
+            steps = (
+                [Step("play", duration + 5)]
+                if pattern == "continuous"
+                else script(random.Random(seed + i))
+            )
+            tasks.append(Player(base, render, client).run(steps))
         return list(await asyncio.gather(*tasks))
 
 
@@ -79,7 +106,7 @@ def _metric_sum(text: str, name: str) -> float:
 
 
 def summarise(
-    policy: str, reports: list[PlayerReport], metrics: str, elapsed: float, fps: Fraction
+    policy: str, reports: list[PlayerReport], metrics: str, elapsed: float, pattern: str
 ) -> dict[str, Any]:
     seeks = [s for r in reports for s in r.seeks_s]
     startups = [r.startup_s for r in reports if r.startup_s is not None]
@@ -89,6 +116,7 @@ def summarise(
     render_s = _metric_sum(metrics, "playhead_segment_render_seconds_sum")
     return {
         "policy": policy,
+        "pattern": pattern,
         "players": len(reports),
         "startup_s": statistics.mean(startups) if startups else None,
         "seek_p50_s": _percentile(seeks, 0.5),
@@ -102,10 +130,11 @@ def summarise(
     }
 
 
-def make_clip(directory: Path, seconds: int, fps: int = 25) -> Path:
-    return make_barcode_video(
-        directory / "qoe.mp4", seconds * fps, Fraction(fps), (640, 360), codec="libx264"
-    )
+def make_clip(directory: Path, seconds: int, fps: int = 25, phase: int = 0) -> Path:
+    path = directory / f"qoe-{phase}.mp4"
+    if not path.exists():
+        make_barcode_video(path, seconds * fps, Fraction(fps), (640, 360), phase=phase)
+    return path
 
 
 def main(args: Any) -> list[dict[str, Any]]:
@@ -115,10 +144,11 @@ def main(args: Any) -> list[dict[str, Any]]:
         registry.parse_params(effect, registry.parse_cli_params(raw.split(",") if raw else []))
     )
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp), args.seconds)
+    for pattern in args.pattern or list(PATTERNS):
         for policy in args.policy or ["deadline", "on-demand", "sequential"]:
-            rows.append(run_policy(policy, name, params, clip, args.players, args.seed))
+            rows.append(
+                run_policy(policy, name, params, args.seconds, args.players, args.seed, pattern)
+            )
     return rows
 
 
@@ -128,13 +158,13 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
 
     lines = [
         f"{title}",
-        "| policy | startup s | seek p50 s | seek p95 s | stalls | stall ratio "
+        "| pattern | policy | startup s | seek p50 s | seek p95 s | stalls | stall ratio "
         "| render s/segment | segments | misses |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['policy']} | {f(r['startup_s'])} | {f(r['seek_p50_s'])} "
+            f"| {r['pattern']} | {r['policy']} | {f(r['startup_s'])} | {f(r['seek_p50_s'])} "
             f"| {f(r['seek_p95_s'])} | {r['stalls']} | {f(r['stall_ratio'], 3)} "
             f"| {f(r['segment_render_s'])} | {r['segments_rendered']} | {r['deadline_misses']} |"
         )

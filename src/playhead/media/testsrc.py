@@ -17,7 +17,7 @@ from av.video.stream import VideoStream
 BITS = 12  # up to 4096 frames
 
 
-def barcode_frame(index: int, width: int, height: int) -> np.ndarray:
+def barcode_frame(index: int, width: int, height: int, phase: int = 0) -> np.ndarray:
     """An RGB frame whose top half is ``BITS`` black/white stripes spelling ``index``.
 
     Stripes are wide and flat, so the code survives lossy compression and down-scaling. The
@@ -28,7 +28,7 @@ def barcode_frame(index: int, width: int, height: int) -> np.ndarray:
     for b in range(BITS):
         if index >> (BITS - 1 - b) & 1:
             img[: height // 2, edges[b] : edges[b + 1]] = 255
-    x = (np.arange(width) * 2 + index * 5) % 256
+    x = (np.arange(width) * 2 + index * 5 + phase) % 256
     img[height // 2 :, :, 0] = x[None, :].astype(np.uint8)
     img[height // 2 :, :, 1] = 128
     img[height // 2 :, :, 2] = 255 - x[None, :].astype(np.uint8)
@@ -55,6 +55,7 @@ def make_barcode_video(
     gop: int | None = None,
     times: Sequence[Fraction] | None = None,
     codec: str = "libx264",
+    phase: int = 0,
 ) -> Path:
     """Write a barcode video. ``times`` (seconds) makes it variable frame rate."""
     width, height = size
@@ -67,7 +68,8 @@ def make_barcode_video(
             stream.codec_context.gop_size = gop
             stream.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(barcode_frame(i, width, height), format="rgb24")
+            pixels = barcode_frame(i, width, height, phase)  # phase: same barcodes, other file
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = int(times[i] / tb) if times is not None else i
             frame.time_base = tb
             for packet in stream.encode(frame):

@@ -123,8 +123,11 @@ class WorkQueue(Protocol):
         """Cancel a waiting job; False if it is running or finished (it is not interrupted)."""
         ...
 
-    def claim(self, worker: str, now: float, lease_s: float) -> Lease | None:
-        """The most urgent claimable job (ties: submission order), leased to ``worker``."""
+    def claim(
+        self, worker: str, now: float, lease_s: float, max_priority: float = math.inf
+    ) -> Lease | None:
+        """The most urgent claimable job (ties: submission order), leased to ``worker``;
+        None if there is none, or if the most urgent is less urgent than ``max_priority``."""
         ...
 
     def renew(self, lease: Lease, now: float, lease_s: float) -> Lease:

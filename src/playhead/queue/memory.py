@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import threading
 from collections import Counter, defaultdict
 from typing import Any
@@ -154,7 +155,9 @@ class MemoryQueue:
         self._flush()
         return True
 
-    def claim(self, worker: str, now: float, lease_s: float) -> Lease | None:
+    def claim(
+        self, worker: str, now: float, lease_s: float, max_priority: float = math.inf
+    ) -> Lease | None:
         with self._lock:
             while self._heap:
                 priority, seq, job_id = heapq.heappop(self._heap)
@@ -167,6 +170,9 @@ class MemoryQueue:
                     or rec.job.priority != priority
                 ):
                     continue
+                if priority > max_priority:  # the most urgent is not urgent enough: put back
+                    heapq.heappush(self._heap, (priority, seq, job_id))
+                    return None
                 self._token += 1
                 rec.token, rec.worker = self._token, worker
                 rec.expires_at = now + lease_s

@@ -20,3 +20,6 @@ class ServeConfig:
     tick_s: float = 0.25  # replanning period: deadlines move with the clock
     inferred_session_ttl_s: float = 10.0
     batch_size: int = 8
+    # deadline policy: workers after the first only take playing work due within this long,
+    # so a seek rarely waits for a whole far-ahead segment to finish
+    headroom_s: float = 6.0

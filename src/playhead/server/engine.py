@@ -24,10 +24,12 @@ from playhead.queue import Job, JobState, MemoryQueue, WorkQueue
 from playhead.renders import Render
 from playhead.scheduler import (
     CostModel,
+    Priority,
     RenderInfo,
     RenderState,
     SegmentState,
     Session,
+    encode_priority,
     get_policy,
     parse_job_id,
 )
@@ -89,6 +91,7 @@ class Engine:
         self.frames = FrameService(self.catalog, config.data_dir)
         self.exporter = Exporter(self.catalog, self.store, config.data_dir / "exports")
         self._tasks: set[asyncio.Task[None]] = set()
+        self._someone_playing = False  # read by worker threads: a plain bool, set by the loop
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -96,8 +99,16 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         for i in range(self.config.workers):
             runner = SegmentJobRunner(self.config.data_dir, self.store, self.config.batch_size)
+            # every worker but the first keeps out of far-ahead prefetch: one is then free
+            # (or soon free) when a seek makes a segment urgent
+            limit = self._headroom if i > 0 and self.config.policy == "deadline" else None
             worker = Worker(
-                f"worker-{i}", self.queue, runner, self._wake_workers, self.config.lease_s
+                f"worker-{i}",
+                self.queue,
+                runner,
+                self._wake_workers,
+                self.config.lease_s,
+                limit=limit,
             )
             worker.start()
             self.workers.append(worker)
@@ -109,6 +120,11 @@ class Engine:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _headroom(self, now: float) -> float:
+        if not self._someone_playing:  # nobody to seek: exports and prefetch get every worker
+            return math.inf
+        return encode_priority(Priority.PLAYING, now + self.config.headroom_s)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._tasks) if t is not None]
@@ -159,7 +175,10 @@ class Engine:
             return True
         key = (render.id, k)
         event = self._waiters.setdefault(key, asyncio.Event())
-        if not self._covered(render, k):
+        # the baselines know nothing but requests; the deadline policy orders covered
+        # prefetches by their deadlines (TODO(scheduler): pass requests to the policy apart
+        # from urgency, and let each policy decide)
+        if self.config.policy != "deadline" or not self._covered(render, k):
             self.urgent[render.id].setdefault(k, self.clock())
         self.request_replan()
         with contextlib.suppress(TimeoutError):
@@ -287,6 +306,7 @@ class Engine:
             )
         queued = {job.id: job.priority for job in self.queue.pending()}
         sessions = [v.session for v in self.viewers.values()]
+        self._someone_playing = any(s.moving for s in sessions)
         plan = self.policy.plan(now, sessions, renders, queued, self.cost, len(self.workers))
         for spec in plan.submit:
             render = self.catalog.render(spec.render)

@@ -9,6 +9,7 @@ old holder is rejected by its fencing token.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class Worker:
         lease_s: float = 30.0,
         idle_s: float = 0.5,
         clock: Callable[[], float] = time.time,
+        limit: Callable[[float], float] | None = None,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -41,6 +43,7 @@ class Worker:
         self.lease_s = lease_s
         self.idle_s = idle_s
         self.clock = clock
+        self.limit = limit  # now → the least urgent priority this worker may claim
         self._wake = wake  # set by whoever submits work, so an idle worker claims at once
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -65,7 +68,9 @@ class Worker:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            lease = self.queue.claim(self.name, self.clock(), self.lease_s)
+            now = self.clock()
+            ceiling = self.limit(now) if self.limit else math.inf
+            lease = self.queue.claim(self.name, now, self.lease_s, ceiling)
             if lease is None:
                 self._wake.wait(self.idle_s)
                 self._wake.clear()
