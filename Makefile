@@ -7,6 +7,7 @@ PLAYHEAD := .venv/bin/playhead
 
 setup: .venv/.installed
 	@scripts/apt-ensure.sh
+	@test web/node_modules/.package-lock.json -nt web/package-lock.json || (cd web && npm ci --loglevel=error --no-audit --no-fund)
 	@$(PLAYHEAD) models fetch --quiet
 	@$(PLAYHEAD) samples fetch --quiet
 

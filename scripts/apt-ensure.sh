@@ -3,6 +3,8 @@
 # Each line: <command to look for> <package>.
 set -euo pipefail
 needed=(
+  "chromium chromium"
+  "npm npm"
 )
 missing=()
 for entry in "${needed[@]}"; do

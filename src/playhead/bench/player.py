@@ -42,6 +42,7 @@ class PlayerReport:
     stall_s: float = 0.0
     watched_s: float = 0.0
     fragments: int = 0
+    unfinished_seeks: int = 0
 
 
 class Player:
@@ -87,6 +88,7 @@ class Player:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):
                             await task
+        await self._do(Step("pause", 0))  # closes an unfinished seek
         if self._stalled_since is not None:
             self.report.stall_s += time.perf_counter() - self._stalled_since
         return self.report
@@ -94,6 +96,12 @@ class Player:
     # ---- script ---------------------------------------------------------------------------
 
     async def _do(self, step: Step) -> None:
+        if self._seek_started is not None:
+            # the last seek never showed a frame: count the time waited (a lower bound)
+            # rather than leave the worst seeks out of the figures
+            self.report.seeks_s.append(time.perf_counter() - self._seek_started)
+            self.report.unfinished_seeks += 1
+            self._seek_started = None
         if step.action == "play":
             self.playing = True
         elif step.action == "pause":

@@ -121,6 +121,7 @@ def summarise(
         "startup_s": statistics.mean(startups) if startups else None,
         "seek_p50_s": _percentile(seeks, 0.5),
         "seek_p95_s": _percentile(seeks, 0.95),
+        "unfinished_seeks": sum(r.unfinished_seeks for r in reports),
         "stalls": sum(r.stalls for r in reports),
         "stall_ratio": stall_s / max(watched + stall_s, 1e-9),
         "segments_rendered": int(rendered),

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from playhead.errors import PlayheadError
 from playhead.server.config import ServeConfig
 from playhead.server.engine import Engine
-from playhead.server.routes import assets, exports, ops, renders, sessions
+from playhead.server.routes import assets, exports, ops, renders, sessions, web
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,6 @@ def create_app(config: ServeConfig) -> FastAPI:
         body = {"error": {"code": "http_error", "message": str(exc.detail)}}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
-    for module in (ops, assets, renders, sessions, exports):
+    for module in (ops, assets, renders, sessions, exports, web):
         app.include_router(module.router)
     return app

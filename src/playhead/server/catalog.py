@@ -7,7 +7,9 @@ safe in every replica.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -72,9 +74,11 @@ class Catalog:
     def add_render(self, render: Render) -> None:
         path = self.data_dir / "renders" / f"{render.id}.json"
         if not path.exists():
-            tmp = path.with_suffix(".part")
-            tmp.write_text(render.model_dump_json())
-            tmp.replace(path)
+            # a temp file of its own: two identical requests at once both write, both succeed
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(fd, "w") as f:
+                f.write(render.model_dump_json())
+            os.replace(tmp, path)
         with self._lock:
             self._renders[render.id] = render
 

@@ -92,7 +92,9 @@ class _FilePart:
         self._headers = {}
         if disposition.get(b"name") == b"file" and self.filename is None:
             raw = disposition.get(b"filename", b"upload").decode("utf-8", "replace")
-            self.filename = _SAFE.sub("_", os.path.basename(raw))[:200] or "upload"
+            # a plain file name: no directories, no leading dots ("..", ".hidden")
+            safe = _SAFE.sub("_", os.path.basename(raw))[:200].strip(" .")
+            self.filename = safe or "upload"
             self._file = self.dest.open("wb")
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:

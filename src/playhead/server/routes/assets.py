@@ -26,8 +26,9 @@ async def upload(request: Request, e: EngineDep) -> JSONResponse:
     incoming.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=incoming)
     try:
-        path = incoming / tmp / "upload"
-        name = await receive_file(request, path, options.limits.max_bytes)
+        received = incoming / tmp / "upload"
+        name = await receive_file(request, received, options.limits.max_bytes)
+        path = received.rename(received.with_name(name))  # errors then name the user's file
         asset = await asyncio.to_thread(ingest, path, e.config.data_dir, options, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

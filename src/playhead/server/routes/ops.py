@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from playhead.effects import registry
 from playhead.server.deps import engine
@@ -13,15 +13,6 @@ from playhead.server.engine import Engine
 
 router = APIRouter()
 EngineDep = Annotated[Engine, Depends(engine)]
-
-
-@router.get("/", response_class=HTMLResponse)
-def index() -> str:
-    return (
-        "<!doctype html><title>playhead</title><h1>playhead</h1>"
-        "<p>The API is running: <a href='/docs'>/docs</a>, <a href='/api/assets'>assets</a>, "
-        "<a href='/metrics'>metrics</a>.</p>"
-    )
 
 
 @router.get("/healthz")
