@@ -49,6 +49,7 @@ def render(
     states: Mapping[int, SegmentState] | None = None,
     urgent: Mapping[int, float] | None = None,
     export: float | None = None,
+    requested: Mapping[int, float] | None = None,
     running_since: Mapping[int, float] | None = None,
 ) -> RenderState:
     return RenderState(
@@ -56,6 +57,7 @@ def render(
         states=dict(states or {}),
         running_since=dict(running_since or {}),
         urgent=dict(urgent or {}),
+        requested=dict(requested or {}),
         export_requested_at=export,
     )
 
@@ -246,6 +248,18 @@ def test_urgent_beats_everything_first_come_first_served() -> None:
     assert "r:0" not in {j.job_id for j in p.submit}  # ready: served from the cache
     assert max(j.klass for j in p.submit) is Priority.EXPORT
     assert p.submit[-1].job_id == "e:99"
+
+
+def test_requests_inside_a_playing_horizon_are_not_urgent() -> None:
+    """A player filling its buffer asks 25 s ahead; that must not outrank another viewer's
+    next segment. A request outside every horizon (an HLS client, a seek) is urgent."""
+    r = render(requested={25: 1.0, 1: 1.0, 90: 2.0})
+    p = plan(DeadlinePolicy(), 2.0, [playing(0, 2.0)], [r])
+    klass = {j.segment: j.klass for j in p.submit}
+    assert klass[25] is Priority.PLAYING
+    assert klass[1] is Priority.URGENT and klass[90] is Priority.URGENT
+    on_demand = plan(OnDemandPolicy(), 2.0, [playing(0, 2.0)], [r])
+    assert [j.segment for j in on_demand.submit] == [1, 25, 90]
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))

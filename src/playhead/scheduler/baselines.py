@@ -20,7 +20,8 @@ from playhead.scheduler.priority import Priority
 class OnDemandPolicy:
     """Render only what is requested over HTTP, first come first served.
 
-    The key is the time the request arrived (``RenderState.urgent``); sessions' playheads are
+    The key is the time the request arrived (``RenderState.requested``, and ``urgent``, the
+    first segment after a seek, which the player is about to request); sessions' playheads are
     ignored, so nothing is rendered ahead and every segment is a wait for the player.
     """
 
@@ -35,7 +36,7 @@ class OnDemandPolicy:
     ) -> Plan:
         demand = Demand()
         for render in renders.values():
-            for k, since in render.urgent.items():
+            for k, since in {**render.requested, **render.urgent}.items():
                 demand.need(render, k, Priority.URGENT, since)
             demand.need_export(render)
         return demand.plan(renders, queued)

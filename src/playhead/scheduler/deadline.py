@@ -9,8 +9,9 @@ every segment. A segment that is ready, running or failed is never submitted (se
 **Priority** is a class, then a key in seconds (see `priority.py`); a segment that several
 needs share is one job at the most urgent of their priorities, so viewers share work:
 
-- URGENT (requested over HTTP and not ready, or the first segment after a seek): key = the
-  time it became urgent, first come first served.
+- URGENT (the first segment after a seek, or requested over HTTP and not ready unless a
+  playing session's horizon already covers it beyond its next segment — a player filling its
+  buffer): key = the time it became urgent, first come first served.
 - PLAYING: key = the deadline ``reported_at + (first_frame(k) − playhead) / (fps · rate)``,
   which is ``reported_at`` for the segment under the playhead.
 - PAUSED: the same formula, as if play were pressed when the report came.
@@ -94,14 +95,28 @@ class DeadlinePolicy:
             * s.rate
             for s in moving
         ]
+        prefetch: set[tuple[str, int]] = set()  # segments a playing horizon orders by deadline
         for session, share in zip(moving, fair_shares(loads, workers), strict=True):
-            self._need_playing(demand, now, session, renders[session.render], cost, share)
+            render = renders[session.render]
+            self._need_playing(demand, now, session, render, cost, share)
+            here = render.info.segment_of(session.playhead)
+            last = render.info.segment_of(
+                min(session.playhead, render.info.frames - 1)
+                + _frames(self.horizon_s, render.info.fps)
+                - 1
+            )
+            prefetch.update((session.render, k) for k in range(here + 2, last + 1))
         for session in watched:
             if not session.moving:
                 self._need_paused(demand, session, renders[session.render])
         for render in renders.values():
             for k, since in render.urgent.items():
                 demand.need(render, k, Priority.URGENT, since)
+            for k, since in render.requested.items():
+                # a player filling its buffer asks far ahead: that is ordered by its deadline,
+                # or its far segments would jump ahead of another viewer's next one
+                if (render.info.id, k) not in prefetch:
+                    demand.need(render, k, Priority.URGENT, since)
             demand.need_export(render)
         return demand.plan(renders, queued, self.tolerance_s)
 

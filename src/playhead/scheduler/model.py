@@ -79,6 +79,9 @@ class RenderState:
     (an HTTP request waiting for it, or the first segment after a seek); the server adds an
     entry when the need arises and removes it when the segment is ready or the request is gone.
     One mapping serves both as the urgent set and as the request times that order it.
+    ``requested``: segment → when a player asked for it over HTTP (not ready yet). Each policy
+    decides what a request means: `on-demand` serves exactly these; `deadline` makes one urgent
+    unless a playing session's horizon already orders it (a player filling its buffer).
     ``export_requested_at``: set while an export of this render is in progress.
     """
 
@@ -86,6 +89,7 @@ class RenderState:
     states: Mapping[int, SegmentState] = field(default_factory=dict)
     running_since: Mapping[int, float] = field(default_factory=dict)
     urgent: Mapping[int, float] = field(default_factory=dict)
+    requested: Mapping[int, float] = field(default_factory=dict)
     export_requested_at: float | None = None
 
     def __post_init__(self) -> None:
@@ -94,6 +98,7 @@ class RenderState:
             ("states", self.states),
             ("running_since", self.running_since),
             ("urgent", self.urgent),
+            ("requested", self.requested),
         ):
             bad = [k for k in keys if not 0 <= k < n]
             if bad:

@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 
-PREFETCH_HORIZON_S = 30.0  # the deadline policy's horizon: what a playing session pre-renders
-
 QUEUE_TO_SEGMENT = {
     JobState.QUEUED: SegmentState.QUEUED,
     JobState.BLOCKED: SegmentState.QUEUED,
@@ -76,7 +74,8 @@ class Engine:
         self.cost = CostModel()
         self.metrics = Metrics()
         self.viewers: dict[str, Viewer] = {}
-        self.urgent: dict[str, dict[int, float]] = defaultdict(dict)
+        self.urgent: dict[str, dict[int, float]] = defaultdict(dict)  # seeks
+        self.requested: dict[str, dict[int, float]] = defaultdict(dict)  # HTTP, not ready
         self.exports: dict[str, float] = {}  # render id → when an export asked for it
         self.deadlines: dict[str, float] = {}  # job id → the deadline it was planned for
         self.submitted_at: dict[str, float] = {}
@@ -170,16 +169,12 @@ class Engine:
         return [self.segment_state(render, k) for k in range(segments)]
 
     async def wait_ready(self, render: Render, k: int, timeout: float) -> bool:
-        """Make segment k urgent and wait (bounded) until it is ready."""
+        """Tell the scheduler a player asked for segment k, and wait (bounded) until it is ready."""
         if self.is_ready(render, k):
             return True
         key = (render.id, k)
         event = self._waiters.setdefault(key, asyncio.Event())
-        # the baselines know nothing but requests; the deadline policy orders covered
-        # prefetches by their deadlines (TODO(scheduler): pass requests to the policy apart
-        # from urgency, and let each policy decide)
-        if self.config.policy != "deadline" or not self._covered(render, k):
-            self.urgent[render.id].setdefault(k, self.clock())
+        self.requested[render.id].setdefault(k, self.clock())
         self.request_replan()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
@@ -214,20 +209,6 @@ class Engine:
             for vid in self._watchers.get(render_id, ())
             if (v := self.viewers.get(vid)) is not None and not v.inferred
         ]
-
-    def _covered(self, render: Render, k: int) -> bool:
-        """Is segment k a player's prefetch that a playing session's deadline already orders?
-
-        Only requests that no deadline covers become urgent; otherwise a player filling its
-        30 s buffer would push its far segments ahead of another viewer's next one.
-        """
-        info = self.render_info(render)
-        horizon = math.ceil(PREFETCH_HORIZON_S * info.fps / info.segment_frames)
-        for s in self.watched(render.id):
-            here = info.segment_of(s.playhead)
-            if s.moving and here + 1 < k <= here + horizon:
-                return True
-        return False
 
     def _is_seek(self, old: Session, new: Session, info: RenderInfo) -> bool:
         elapsed = max(0.0, new.reported_at - old.reported_at)
@@ -286,6 +267,7 @@ class Engine:
         renders: dict[str, RenderState] = {}
         needed = {v.session.render for v in self.viewers.values()}
         needed |= {r for r, u in self.urgent.items() if u} | set(self.exports)
+        needed |= {r for r, u in self.requested.items() if u}
         for render_id in needed:
             render = self.catalog.render(render_id)
             info = self.render_info(render)
@@ -295,14 +277,19 @@ class Engine:
                 state = self.segment_state(render, k)
                 if state is not SegmentState.IDLE:
                     states[k] = state
-            urgent = {
-                k: t
-                for k, t in self.urgent[render_id].items()
-                if states.get(k) is not SegmentState.READY
-            }
-            self.urgent[render_id] = dict(urgent)
+            for pending in (self.urgent, self.requested):
+                pending[render_id] = {
+                    k: t
+                    for k, t in pending[render_id].items()
+                    if states.get(k) is not SegmentState.READY
+                }
             renders[render_id] = RenderState(
-                info, states, running_since, urgent, self.exports.get(render_id)
+                info,
+                states,
+                running_since,
+                self.urgent[render_id],
+                self.requested[render_id],
+                self.exports.get(render_id),
             )
         queued = {job.id: job.priority for job in self.queue.pending()}
         sessions = [v.session for v in self.viewers.values()]
@@ -362,6 +349,7 @@ class Engine:
         if state is JobState.DONE:
             self._ready.setdefault(render_id, set()).add(k)
             self.urgent[render_id].pop(k, None)
+            self.requested[render_id].pop(k, None)
             result = self.queue.result(job_id) or {}
             if result.get("frames"):
                 self.cost.update(result["effect"], result["seconds"], result["frames"])
