@@ -268,7 +268,13 @@ def test_person_plays_processed_frames(editor: Editor) -> None:
     editor.wait_frame(0)
     page.keyboard.press("Space")
     editor.wait("Number(document.querySelector('#player').dataset.frame) >= 45")
-    [session] = editor.engine.watched(editor.dataset("render"))  # reported over the WebSocket
+    # reported over the WebSocket every 500 ms while playing: the next report passes frame 30
+    deadline = time.monotonic() + 5
+    while True:
+        [session] = editor.engine.watched(editor.dataset("render"))
+        if session.playhead >= 30 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert session.playing and session.rate == 1 and session.playhead >= 30
     if target := os.environ.get("PLAYHEAD_SCREENSHOT"):
         page.keyboard.press("h")
