@@ -79,6 +79,7 @@ class Engine:
         self.exports: dict[str, float] = {}  # render id → when an export asked for it
         self.deadlines: dict[str, float] = {}  # job id → the deadline it was planned for
         self.submitted_at: dict[str, float] = {}
+        self.claimed_at: dict[str, float] = {}  # running job id → when a worker took it
         self._ready: dict[str, set[int]] = {}
         self._waiters: dict[tuple[str, int], asyncio.Event] = {}
         self._watchers: dict[str, set[str]] = defaultdict(set)  # render → viewer ids
@@ -277,6 +278,8 @@ class Engine:
                 state = self.segment_state(render, k)
                 if state is not SegmentState.IDLE:
                     states[k] = state
+                if state is SegmentState.RUNNING and f"{render_id}:{k}" in self.claimed_at:
+                    running_since[k] = self.claimed_at[f"{render_id}:{k}"]
             for pending in (self.urgent, self.requested):
                 pending[render_id] = {
                     k: t
@@ -344,8 +347,15 @@ class Engine:
             render_id, k = parse_job_id(job_id)
         except ValueError:
             return
-        if state is JobState.RUNNING and job_id in self.submitted_at:
-            self.metrics.queue_wait.observe(max(0.0, at - self.submitted_at.pop(job_id)))
+        if state is JobState.RUNNING:
+            self.claimed_at[job_id] = at
+            if job_id in self.submitted_at:
+                self.metrics.queue_wait.observe(max(0.0, at - self.submitted_at.pop(job_id)))
+        else:
+            self.claimed_at.pop(job_id, None)
+        if state is JobState.CANCELLED:
+            self.submitted_at.pop(job_id, None)
+            self.deadlines.pop(job_id, None)
         if state is JobState.DONE:
             self._ready.setdefault(render_id, set()).add(k)
             self.urgent[render_id].pop(k, None)
