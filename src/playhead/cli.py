@@ -237,9 +237,10 @@ def _models_status(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from playhead.effects import registry
     from playhead.errors import UnsupportedError
-    from playhead.media.export import NEEDS_MATTE, open_writer
+    from playhead.media.export import open_writer
     from playhead.media.ingest import ingest
     from playhead.pipeline import SegmentPipeline
+    from playhead.renders import check_export
 
     effect = registry.get(args.effect)
     params = registry.parse_params(effect, registry.parse_cli_params(args.param))
@@ -249,12 +250,7 @@ def _render(args: argparse.Namespace) -> int:
             f"cannot tell the format from {args.out.name!r}; pass --format "
             "mp4|mov-alpha|webm-alpha|png-matte"
         )
-    if fmt in NEEDS_MATTE and "matte" not in effect.bands:
-        with_matte = sorted(n for n, e in registry.effects().items() if "matte" in e.bands)
-        raise UnsupportedError(
-            f"effect {effect.name!r} makes no matte, so there is nothing for {fmt}; "
-            f"effects with a matte: {', '.join(with_matte)}"
-        )
+    check_export(effect.name, fmt)
     if not args.out.parent.is_dir():
         raise UnsupportedError(f"output directory {args.out.parent} does not exist")
 

@@ -74,7 +74,10 @@ class SegmentPipeline:
 
     def decode(self, k: int) -> tuple[FrameRange, Frames, Frames]:
         """Frames of segment ``k`` and the context frames the effect needs before them."""
-        frames = self.asset.segment_range(k)
+        return self.decode_range(self.asset.segment_range(k))
+
+    def decode_range(self, frames: FrameRange) -> tuple[FrameRange, Frames, Frames]:
+        """Any frames (a segment, or one frame for scrubbing) and the context before them."""
         lead = min(self.effect.context_frames, frames.start)
         both = self._reader.read(FrameRange(frames.start - lead, frames.stop))
         return frames, both[lead:], both[:lead]

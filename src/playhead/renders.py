@@ -14,7 +14,19 @@ from pydantic import BaseModel, ConfigDict
 
 from playhead.effects import registry
 from playhead.effects.base import EffectParams, variants_of
+from playhead.errors import UnsupportedError
 from playhead.media.asset import Asset
+from playhead.media.export import NEEDS_MATTE, ExportFormat
+
+
+def check_export(effect_name: str, fmt: ExportFormat) -> None:
+    """Refuse a format the effect cannot fill (a matte sequence of an effect without a matte)."""
+    if fmt in NEEDS_MATTE and "matte" not in registry.get(effect_name).bands:
+        with_matte = sorted(n for n, e in registry.effects().items() if "matte" in e.bands)
+        raise UnsupportedError(
+            f"effect {effect_name!r} makes no matte, so there is nothing for {fmt}; "
+            f"effects with a matte: {', '.join(with_matte)}"
+        )
 
 
 class Render(BaseModel):

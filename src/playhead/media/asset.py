@@ -51,6 +51,10 @@ class Asset(BaseModel):
         start = k * self.segment_frames
         return FrameRange(start, min(start + self.segment_frames, self.frames))
 
+    def segment_counts(self) -> list[int]:
+        """Frames in each segment (all ``segment_frames`` but perhaps the last): for playlists."""
+        return [self.segment_range(k).count for k in range(self.segments)]
+
     def public(self) -> dict[str, Any]:
         """The asset as the API and ``playhead ingest --json`` show it."""
         return {

@@ -88,7 +88,7 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.workers: list[Worker] = []
-        self.frames = FrameService(self.catalog, config.data_dir)
+        self.frames = FrameService(config.data_dir)
         self.exporter = Exporter(self.catalog, self.store, config.data_dir / "exports")
         self._tasks: set[asyncio.Task[None]] = set()
         self._someone_playing = False  # read by worker threads: a plain bool, set by the loop
@@ -136,9 +136,8 @@ class Engine:
         await asyncio.to_thread(self._stop_workers)
 
     def _stop_workers(self) -> None:
-        for w in self.workers:
-            w._stopping.set()
-        self._wake_workers.set()
+        for w in self.workers:  # all stop claiming at once, then each finishes its job
+            w.request_stop()
         for w in self.workers:
             w.stop(timeout=self.config.lease_s)
 
@@ -375,9 +374,11 @@ class Engine:
             event = self._waiters.pop((render_id, k), None)
             if event:
                 event.set()
-        segment = {
-            JobState.DONE: SegmentState.READY,
-        }.get(state) or QUEUE_TO_SEGMENT.get(state, SegmentState.IDLE)
+        segment = (
+            SegmentState.READY
+            if state is JobState.DONE
+            else QUEUE_TO_SEGMENT.get(state, SegmentState.IDLE)
+        )
         message = {"type": "segment", "render": render_id, "index": k, "state": segment.value}
         for vid in list(self._watchers.get(render_id, ())):
             viewer = self.viewers.get(vid)

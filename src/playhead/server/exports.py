@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from playhead.media.decode import MezzanineReader
-from playhead.media.export import EXTENSIONS, NEEDS_MATTE, ExportFormat, open_writer
+from playhead.media.export import EXTENSIONS, ExportFormat, open_writer
 from playhead.renders import Render
 from playhead.server.catalog import Catalog
 from playhead.store import Store
@@ -138,11 +138,3 @@ class Exporter:
         if data is None:
             raise RuntimeError(f"{key} left the cache during the export")
         return data
-
-
-def check_format(render: Render, fmt: ExportFormat) -> None:
-    from playhead.effects import registry
-    from playhead.errors import UnsupportedError
-
-    if fmt in NEEDS_MATTE and "matte" not in registry.get(render.effect).bands:
-        raise UnsupportedError(f"effect {render.effect!r} makes no matte, so there is no {fmt}")

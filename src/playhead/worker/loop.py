@@ -54,10 +54,14 @@ class Worker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming; the job in hand finishes (or its lease lapses) within ``timeout``."""
+    def request_stop(self) -> None:
+        """Stop claiming; the job in hand finishes."""
         self._stopping.set()
         self._wake.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming and wait ``timeout`` for the job in hand (or its lease lapses)."""
+        self.request_stop()
         self._thread.join(timeout)
 
     def alive(self) -> bool:

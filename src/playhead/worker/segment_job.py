@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,36 +33,24 @@ def job_id(render: Render, k: int) -> str:
     return f"{render.id}:{k}"
 
 
-@dataclass
-class SegmentJobRunner:
-    """Runs segment jobs for one worker, keeping models and decoders warm between jobs."""
+class PipelineCache:
+    """Warm pipelines by render: one loaded model per effect, a few open decoders.
 
-    data_dir: Path
-    store: Store
-    batch_size: int = 8
-    _runners: dict[str, Runner] = field(default_factory=dict)
-    _pipelines: dict[str, SegmentPipeline] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    Creation is locked; a pipeline itself is not thread-safe, so each user serialises its calls.
+    """
 
-    def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
-        render = Render.model_validate(payload["render"])
-        k = int(payload["segment"])
-        started = time.perf_counter()
-        pipeline = self._pipeline(render)
-        result = pipeline.render(k)
-        rendered = time.perf_counter()
-        self._write(render, pipeline.asset, k, result)
-        return {
-            "effect": render.effect,
-            "frames": result.frames.count,
-            "seconds": time.perf_counter() - started,
-            "effect_seconds": rendered - started,
-        }
+    def __init__(self, data_dir: Path, batch_size: int = 8, capacity: int = 8) -> None:
+        self.data_dir = data_dir
+        self.batch_size = batch_size
+        self.capacity = capacity
+        self._runners: dict[str, Runner] = {}
+        self._pipelines: dict[str, SegmentPipeline] = {}
+        self._lock = threading.Lock()
 
-    def _pipeline(self, render: Render) -> SegmentPipeline:
+    def get(self, render: Render) -> SegmentPipeline:
         with self._lock:
             if render.id not in self._pipelines:
-                if len(self._pipelines) >= 8:  # keep a few renders' decoders open, not all
+                if len(self._pipelines) >= self.capacity:  # a few renders' decoders, not all
                     self._pipelines.pop(next(iter(self._pipelines))).close()
                 effect = registry.get(render.effect)
                 if effect.name not in self._runners:
@@ -80,6 +67,35 @@ class SegmentJobRunner:
                 )
             return self._pipelines[render.id]
 
+    def close(self) -> None:
+        with self._lock:
+            for p in self._pipelines.values():
+                p.close()
+            self._pipelines.clear()
+
+
+class SegmentJobRunner:
+    """Runs segment jobs for one worker, keeping models and decoders warm between jobs."""
+
+    def __init__(self, data_dir: Path, store: Store, batch_size: int = 8) -> None:
+        self.store = store
+        self.pipelines = PipelineCache(data_dir, batch_size)
+
+    def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
+        render = Render.model_validate(payload["render"])
+        k = int(payload["segment"])
+        started = time.perf_counter()
+        pipeline = self.pipelines.get(render)
+        result = pipeline.render(k)
+        rendered = time.perf_counter()
+        self._write(render, pipeline.asset, k, result)
+        return {
+            "effect": render.effect,
+            "frames": result.frames.count,
+            "seconds": time.perf_counter() - started,
+            "effect_seconds": rendered - started,
+        }
+
     def _write(self, render: Render, asset: Asset, k: int, result: SegmentResult) -> None:
         start = result.frames.start
         self.store.put(render.bands_key(k), pack_bands(result.bands))
@@ -91,10 +107,7 @@ class SegmentJobRunner:
         self.store.put(render.segment_key("composite", k), composite.media)
 
     def close(self) -> None:
-        with self._lock:
-            for p in self._pipelines.values():
-                p.close()
-            self._pipelines.clear()
+        self.pipelines.close()
 
 
 def init_segment(store: Store, render: Render, asset: Asset, variant: str) -> bytes:

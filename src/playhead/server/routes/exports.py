@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict
 
 from playhead.errors import PlayheadError
 from playhead.media.export import EXTENSIONS, ExportFormat
+from playhead.renders import check_export
 from playhead.server.catalog import NotFoundError
 from playhead.server.deps import engine
 from playhead.server.engine import Engine
-from playhead.server.exports import ExportJob, check_format
+from playhead.server.exports import ExportJob
 
 router = APIRouter()
 EngineDep = Annotated[Engine, Depends(engine)]
@@ -30,7 +31,7 @@ class ExportRequest(BaseModel):
 @router.post("/api/renders/{render_id}/exports", status_code=202)
 async def create(render_id: str, body: ExportRequest, e: EngineDep) -> JSONResponse:
     render = e.catalog.render(render_id)
-    check_format(render, body.format)
+    check_export(render.effect, body.format)
     job, new = e.exporter.create(render, body.format)
     if new:
         e.spawn(_run(e, job))

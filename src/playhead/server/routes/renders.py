@@ -83,8 +83,8 @@ def playlist(render_id: str, variant: str, e: EngineDep) -> Response:
     render = e.catalog.render(render_id)
     _variant(render, variant)
     asset = e.catalog.asset(render.asset)
-    counts = [asset.segment_range(k).count for k in range(asset.segments)]
-    return Response(vod_playlist(counts, asset.fps), media_type="application/vnd.apple.mpegurl")
+    text = vod_playlist(asset.segment_counts(), asset.fps)
+    return Response(text, media_type="application/vnd.apple.mpegurl")
 
 
 @router.get("/api/renders/{render_id}/{variant}/init.mp4")
@@ -142,7 +142,8 @@ def source_playlist(asset_id: str, e: EngineDep) -> Response:
     """The untouched source, for side-by-side viewing: a passthrough render, cached like any."""
     render = e.source_render(asset_id)
     asset = e.catalog.asset(asset_id)
-    counts = [asset.segment_range(k).count for k in range(asset.segments)]
     base = f"/api/renders/{render.id}/composite"
-    text = vod_playlist(counts, asset.fps, init_uri=f"{base}/init.mp4", uri=base + "/{k}.m4s")
+    text = vod_playlist(
+        asset.segment_counts(), asset.fps, init_uri=f"{base}/init.mp4", uri=base + "/{k}.m4s"
+    )
     return Response(text, media_type="application/vnd.apple.mpegurl")
