@@ -1,86 +1,81 @@
-"""The in-process queue passes the conformance suite, and reports every change in order."""
+"""The in-process queue passes the conformance suite on a fake clock."""
 
 from __future__ import annotations
 
-import threading
-
-from queue_conformance import LEASE, WorkQueueConformance, job
+import pytest
+from queue_conformance import LONG, WorkQueueConformance, job
 
 from playhead.queue import JobState, MemoryQueue, WorkQueue
 
+pytestmark = pytest.mark.anyio
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
 
 class TestMemoryQueue(WorkQueueConformance):
-    def make_queue(self, max_attempts: int = 3) -> WorkQueue:
-        return MemoryQueue(max_attempts=max_attempts)
+    async def new_queue(self, max_attempts: int) -> WorkQueue:
+        return MemoryQueue(max_attempts=max_attempts, retry_backoff_s=1.0, clock=FakeClock())
+
+    async def lapse(self, q: WorkQueue) -> list[str]:
+        assert isinstance(q, MemoryQueue) and isinstance(q.clock, FakeClock)
+        q.clock.now += self.short + 0.001
+        return await q.reap()
+
+    async def let_backoff_pass(self, q: WorkQueue) -> None:
+        assert isinstance(q, MemoryQueue) and isinstance(q.clock, FakeClock)
+        q.clock.now += 3600
 
 
-def test_on_change_sees_every_transition_in_order() -> None:
-    seen: list[tuple[str, JobState]] = []
-    q = MemoryQueue(on_change=lambda job_id, state: seen.append((job_id, state)))
-    q.submit(job("a"), 0)
-    lease = q.claim("w", 0, LEASE)
+async def test_a_retry_waits_for_its_backoff() -> None:
+    clock = FakeClock()
+    q = MemoryQueue(retry_backoff_s=2.0, clock=clock)
+    await q.submit(job("a"))
+    lease = await q.claim("w", LONG)
     assert lease is not None
-    q.complete(lease, 1, {})
-    q.submit(job("b"), 1)
-    q.cancel("b")
-    assert seen == [
-        ("a", JobState.QUEUED),
-        ("a", JobState.RUNNING),
-        ("a", JobState.DONE),
-        ("b", JobState.QUEUED),
-        ("b", JobState.CANCELLED),
-    ]
+    await q.fail(lease, "flaky", retry=True)
+    assert await q.claim("w", LONG) is None  # backing off
+    clock.now += 1.9
+    assert await q.claim("w", LONG) is None
+    clock.now += 0.2
+    again = await q.claim("w", LONG)
+    assert again is not None and again.attempt == 2
+    await q.fail(again, "flaky", retry=True)
+    clock.now += 2.1
+    assert await q.claim("w", LONG) is None  # the second backoff is twice as long
+    clock.now += 2.0
+    assert await q.claim("w", LONG) is not None
 
 
-def test_on_change_may_call_back_into_the_queue() -> None:
-    """The hook runs outside the queue's lock, so reading state from it cannot deadlock."""
-    states: list[JobState | None] = []
-    q: MemoryQueue
-    q = MemoryQueue(on_change=lambda job_id, _: states.append(q.state(job_id)))
-    q.submit(job("a"), 0)
-    assert states == [JobState.QUEUED]
+async def test_finished_jobs_are_forgotten_after_a_while() -> None:
+    clock = FakeClock()
+    q = MemoryQueue(keep_finished_s=60, clock=clock)
+    await q.submit(job("a"))
+    lease = await q.claim("w", LONG)
+    assert lease is not None
+    await q.complete(lease, {})
+    clock.now += 59
+    assert await q.state("a") is JobState.DONE
+    clock.now += 2
+    assert await q.state("a") is None
+    assert (await q.stats())["done"] == 0
 
 
-def test_on_change_order_holds_across_threads() -> None:
-    """A worker's claim is told after the submit that queued the job, even when the thread
-    that submitted is slow to tell: the hook is called under one re-entrant lock."""
-    seen: list[JobState] = []
-    submitter_telling = threading.Event()
-    let_submitter_go = threading.Event()
-
-    def hook(job_id: str, state: JobState) -> None:
-        if state is JobState.QUEUED:
-            submitter_telling.set()
-            let_submitter_go.wait()
-        seen.append(state)
-
-    q = MemoryQueue(on_change=hook)
-    submitter = threading.Thread(target=q.submit, args=(job("a"), 0))
-    submitter.start()
-    submitter_telling.wait()
-
-    def claim_and_complete() -> None:
-        lease = q.claim("w", 0, LEASE)
-        assert lease is not None
-        q.complete(lease, 1, {})
-
-    worker = threading.Thread(target=claim_and_complete)
-    worker.start()
-    worker.join(timeout=0.2)  # without the telling lock the worker would report first
-    let_submitter_go.set()
-    submitter.join()
-    worker.join()
-    assert seen == [JobState.QUEUED, JobState.RUNNING, JobState.DONE]
-
-
-def test_reprioritising_does_not_grow_the_heap_without_bound() -> None:
-    q = MemoryQueue()
+async def test_reprioritising_does_not_grow_the_heap_without_bound() -> None:
+    q = MemoryQueue(clock=FakeClock())
     for i in range(50):
-        q.submit(job(f"j{i}", 1.0), 0)
+        await q.submit(job(f"j{i}", 1.0))
     for t in range(200):
         for i in range(50):
-            q.reprioritise(f"j{i}", float(t))
+            await q.reprioritise(f"j{i}", float(t))
     assert len(q._heap) <= 2 * 50 + 64 + 1
-    assert [j.id for j in q.pending()] == [f"j{i}" for i in range(50)]
-    claimed = [lease.job.id for lease in iter(lambda: q.claim("w", 0, LEASE), None)]
+    assert [j.id for j in await q.pending()] == [f"j{i}" for i in range(50)]
+    claimed = []
+    while (lease := await q.claim("w", LONG)) is not None:
+        claimed.append(lease.job.id)
     assert claimed == [f"j{i}" for i in range(50)]

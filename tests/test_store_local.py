@@ -1,139 +1,89 @@
-"""The local store: atomic writes, accounting rebuilt on restart, LRU that respects pins."""
+"""The local store: conformance, plus accounting, unit eviction and sweeping."""
 
 from __future__ import annotations
 
 import os
-import threading
+import time
 from pathlib import Path
 
 import pytest
+from store_conformance import StoreConformance
 
-from playhead.store import LocalStore
+from playhead.store import LocalStore, Store
+from playhead.store.layout import segment_key
 
 
-def test_put_get_exists_delete(tmp_path: Path) -> None:
+class TestLocalStore(StoreConformance):
+    @pytest.fixture(autouse=True)
+    def _root(self, tmp_path: Path) -> None:
+        self.root = tmp_path / "store"
+
+    def store(self) -> Store:
+        return LocalStore(self.root)
+
+
+def _unit(s: LocalStore, render: str, k: int, size: int = 10) -> None:
+    s.put(f"renders/{render}/{k}/bands.npz", b"b" * size)
+    s.put(segment_key(render, k, "composite"), b"c" * size)
+
+
+def test_only_segment_units_count_against_the_budget(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path, budget_bytes=100, min_age_s=0)
+    s.put("assets/a/mezzanine.mp4", b"m" * 1000)  # never evicted, not counted
+    _unit(s, "r", 0)
+    assert s.size() == 20 and s.exists("assets/a/mezzanine.mp4")
+
+
+def test_eviction_takes_whole_units_least_recently_used_first(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path, budget_bytes=60, min_age_s=0)
+    for k in range(3):
+        _unit(s, "r", k)
+    s.get(segment_key("r", 0, "composite"))  # segment 0 is now the most recent
+    _unit(s, "r", 3)  # over budget: segment 1 goes, all of it
+    assert list(s.keys("renders/r/1/")) == []
+    assert s.exists(segment_key("r", 0, "composite")) and s.exists("renders/r/0/bands.npz")
+    assert s.size() == 60
+
+
+def test_young_units_are_never_evicted(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path, budget_bytes=10, min_age_s=3600)
+    _unit(s, "r", 0)
+    _unit(s, "r", 1)
+    assert s.exists(segment_key("r", 0, "composite")) and s.size() == 40
+
+
+def test_sweep_counts_what_other_processes_wrote_and_evicts(tmp_path: Path) -> None:
+    s = LocalStore(tmp_path, budget_bytes=25, min_age_s=0)
+    other = LocalStore(tmp_path)  # another process sharing the directory
+    _unit(other, "r", 0)
+    old = time.time() - 100
+    for path in (tmp_path / "renders/r/0").iterdir():
+        os.utime(path, (old, old))
+    _unit(other, "r", 1)
+    assert s.size() == 0  # not seen yet
+    assert s.sweep() == 1  # the older unit goes
+    assert not s.exists(segment_key("r", 0, "composite"))
+    assert s.exists(segment_key("r", 1, "composite")) and s.size() == 20
+
+
+def test_restart_rebuilds_accounting_and_cleans_old_partial_writes(tmp_path: Path) -> None:
     s = LocalStore(tmp_path)
-    s.put("renders/r1/composite/0.m4s", b"abc")
-    assert s.get("renders/r1/composite/0.m4s") == b"abc"
-    assert s.exists("renders/r1/composite/0.m4s") and s.size() == 3
-    s.put("renders/r1/composite/0.m4s", b"abcdef")  # overwrite re-accounts
-    assert s.size() == 6
-    s.delete("renders/r1/composite/0.m4s")
-    assert s.get("renders/r1/composite/0.m4s") is None and s.size() == 0
-
-
-@pytest.mark.parametrize(
-    "key", ["../x", "/abs", "a/../../b", "", "a b", "a//b", "./a", "a/", "seg.part"]
-)
-def test_bad_keys_are_refused(tmp_path: Path, key: str) -> None:
-    with pytest.raises(ValueError, match="bad store key"):
-        LocalStore(tmp_path).put(key, b"x")
-
-
-def test_restart_rebuilds_accounting_and_cleans_partial_writes(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path)
-    s.put("a/1", b"x" * 10)
-    s.put("b/2", b"y" * 5)
-    (tmp_path / "a" / "crashed.part").write_bytes(b"half")
+    _unit(s, "r", 0)
+    crashed = tmp_path / "renders/r/0/bands.npz.123.part"
+    crashed.write_bytes(b"half")
+    in_progress = tmp_path / "renders/r/0/stacked.m4s.456.part"
+    in_progress.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(crashed, (old, old))
     again = LocalStore(tmp_path)
-    assert again.size() == 15 and list(again.keys()) == ["a/1", "b/2"]
-    assert again.get("a/1") == b"x" * 10
-    assert not (tmp_path / "a" / "crashed.part").exists()
+    assert again.size() == 20
+    assert not crashed.exists() and in_progress.exists()
 
 
-def test_lru_eviction_keeps_recent_and_pinned(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path, budget_bytes=30)
-    for name in "abc":
-        s.put(name, b"x" * 10)
-    s.get("a")  # a is now the most recent
-    with s.pinned("b"):
-        s.put("d", b"x" * 10)  # over budget: c is the oldest unpinned
-        assert not s.exists("c") and s.exists("a") and s.exists("b")
-        s.put("e", b"x" * 10)  # b is older but pinned: a goes
-        assert s.exists("b") and not s.exists("a")
-    assert s.size() <= 30
-
-
-def test_pinned_keys_may_exceed_budget_until_unpinned(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path, budget_bytes=10)
-    s.put("a", b"x" * 10)
-    with s.pinned("a"):
-        s.put("b", b"x" * 10)  # b itself is being written, a is pinned
-        assert s.size() == 20
-    assert s.size() <= 10
-
-
-def test_open_streams_and_pins(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path, budget_bytes=10)
-    s.put("a", b"0123456789")
-    with s.open("a") as f:
-        assert f is not None
-        s.put("b", b"x" * 10)  # would evict a, but a is open
-        assert f.read() == b"0123456789"
-    with s.open("missing") as f:
-        assert f is None
-
-
-def test_readers_never_see_a_partial_write(tmp_path: Path) -> None:
+def test_a_file_already_in_place_is_only_counted(tmp_path: Path) -> None:
     s = LocalStore(tmp_path)
-    big = [bytes([i]) * 2_000_000 for i in range(2)]
-    s.put("k", big[0])
-    stop = threading.Event()
-    seen: set[int] = set()
-
-    def read() -> None:
-        while not stop.is_set():
-            data = s.get("k")
-            assert data is not None and len(data) == 2_000_000
-            seen.add(len(set(data[::100_000])))
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    for i in range(20):
-        s.put("k", big[i % 2])
-    stop.set()
-    reader.join()
-    assert seen == {1}  # every read was one whole value
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
-
-
-def test_delete_prefix(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path)
-    for key in ("renders/a/1", "renders/a/2", "renders/b/1"):
-        s.put(key, b"x")
-    assert s.delete_prefix("renders/a/") == 2
-    assert list(s.keys()) == ["renders/b/1"]
-
-
-def test_restart_with_a_smaller_budget_evicts_the_oldest(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path)
-    for i in range(5):
-        s.put(f"k{i}", b"x" * 10)
-        os.utime(tmp_path / f"k{i}", (i, i))  # recency at start-up comes from mtimes
-    again = LocalStore(tmp_path, budget_bytes=20)
-    assert again.size() == 20 and list(again.keys()) == ["k3", "k4"]
-
-
-def test_accounting_matches_the_disk_under_contention(tmp_path: Path) -> None:
-    s = LocalStore(tmp_path, budget_bytes=3000)
-
-    def churn(n: int) -> None:
-        for i in range(100):
-            key = f"r/{(i * 7 + n) % 30}"
-            s.put(key, b"x" * ((i + n) % 200 + 1))
-            s.get(f"r/{(i + n) % 30}")
-            if i % 5 == 0:
-                s.delete(key)
-            with s.open(f"r/{i % 30}") as f:
-                if f is not None:
-                    f.read()
-
-    threads = [threading.Thread(target=churn, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    on_disk = {p.relative_to(tmp_path).as_posix(): p.stat().st_size for p in tmp_path.rglob("*")}
-    files = {k: size for k, size in on_disk.items() if not (tmp_path / k).is_dir()}
-    assert sorted(files) == list(s.keys())
-    assert sum(files.values()) == s.size() <= 3000
+    path = tmp_path / "renders/r/0/composite.m4s"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x" * 7)
+    s.put_file("renders/r/0/composite.m4s", path)
+    assert s.size() == 7 and s.local_path("renders/r/0/composite.m4s") == path

@@ -1,9 +1,17 @@
-"""The WorkQueue interface: what the scheduler submits and workers claim.
+"""The WorkQueue interface: what the planner submits and workers claim.
 
 Jobs are JSON (never pickle). Claims come with a lease and a fencing token: a worker that
-lost its lease (it stalled, or was killed and its job handed to another) can no longer renew
-or complete, so a late result never overwrites the new holder's. Time is passed in (``now``)
-on every call that depends on it: the queue reads no clock of its own.
+lost its lease (it stalled, or was killed and its job handed to another) can no longer renew,
+complete, fail or release, so a late result never overwrites the new holder's.
+
+Every implementation tells listeners about every change of every job, in the order the changes
+happened (`WorkQueue.watch`): that is how each API replica learns that a segment another
+replica's viewer asked for is ready. The in-process queue reads an injected clock (tests drive
+it); the Redis queue keeps time on the Redis server (leases are key expiries there).
+
+Dependencies between jobs are not the queue's business: a segment that needs another's output
+(a chain) is submitted by the planner once that output is in the store, which outlives any
+job record (see `scheduler/_demand.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -19,12 +27,11 @@ from playhead.errors import PlayheadError
 
 
 class JobState(StrEnum):
-    QUEUED = "queued"
-    BLOCKED = "blocked"  # waiting for the jobs it depends on
+    QUEUED = "queued"  # waiting to be claimed (also while backing off after a failed attempt)
     RUNNING = "running"
     DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+    FAILED = "failed"  # out of attempts, or failed for good (bad input)
+    CANCELLED = "cancelled"  # told to listeners only: a cancelled job is forgotten at once
 
 
 FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
@@ -32,12 +39,11 @@ FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 # every legal transition; anything else is a bug in the caller and raises
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
-    JobState.BLOCKED: frozenset({JobState.QUEUED, JobState.CANCELLED, JobState.FAILED}),
     JobState.RUNNING: frozenset({JobState.DONE, JobState.QUEUED, JobState.FAILED}),
     # a finished job may be submitted again (its output was evicted, or it is retried)
-    JobState.DONE: frozenset({JobState.QUEUED, JobState.BLOCKED}),
-    JobState.FAILED: frozenset({JobState.QUEUED, JobState.BLOCKED}),
-    JobState.CANCELLED: frozenset({JobState.QUEUED, JobState.BLOCKED}),
+    JobState.DONE: frozenset({JobState.QUEUED}),
+    JobState.FAILED: frozenset({JobState.QUEUED}),
+    JobState.CANCELLED: frozenset({JobState.QUEUED}),
 }
 
 
@@ -53,10 +59,26 @@ class LeaseLost(PlayheadError, RuntimeError):
     code = "lease_lost"
 
 
+class QueueUnavailable(PlayheadError, ConnectionError):
+    """The queue's server cannot be reached (Redis down or restarting)."""
+
+    status = 503
+    code = "queue_unavailable"
+
+
 def check_transition(job_id: str, old: JobState, new: JobState) -> None:
     if new not in TRANSITIONS[old]:
         allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
         raise InvalidTransition(f"job {job_id}: expected a move to {allowed} from {old}, got {new}")
+
+
+def json_copy(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """Exactly what a shared queue would hand back (tuples become lists, keys strings), or a
+    TypeError/ValueError now: the in-process queue cannot accept what Redis would refuse."""
+    copied: dict[str, Any] = json.loads(json.dumps(value, allow_nan=False))
+    if not isinstance(copied, dict):
+        raise TypeError(f"{what} must be a JSON object")
+    return copied
 
 
 @dataclass(frozen=True)
@@ -67,34 +89,14 @@ class Job:
     id: str
     payload: dict[str, Any]
     priority: float
-    depends_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # Keep a private copy of exactly what a shared queue would hand back (tuples become
-        # lists, keys become strings): the caller's dict cannot change a queued job, and the
-        # in-process queue cannot accept a payload that Redis would return differently.
-        text = json.dumps(self.payload, allow_nan=False)  # JSON or a TypeError/ValueError now
-        object.__setattr__(self, "payload", json.loads(text))
+        # a private copy: the caller's dict cannot change a queued job
+        object.__setattr__(self, "payload", json_copy(self.payload, f"job {self.id}: payload"))
         if math.isnan(self.priority):  # NaN compares false both ways: it would never be claimed
             raise ValueError(f"job {self.id}: priority is NaN")
-        if self.id in self.depends_on:
-            raise ValueError(f"job {self.id} depends on itself")
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "id": self.id,
-                "payload": self.payload,
-                "priority": self.priority,
-                "depends_on": list(self.depends_on),
-            },
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Job:
-        d = json.loads(text)
-        return cls(d["id"], d["payload"], float(d["priority"]), tuple(d["depends_on"]))
+        if not self.id or any(c.isspace() for c in self.id):
+            raise ValueError(f"bad job id {self.id!r}")
 
 
 @dataclass(frozen=True)
@@ -102,76 +104,103 @@ class Lease:
     job: Job
     worker: str
     token: int  # fencing token: increases with every claim, queue-wide
-    expires_at: float
+    expires_at: float  # on the queue's clock
     attempt: int = 1
-    claimed_at: float = 0.0
+    interrupted: bool = False  # someone asked the holder to stop between batches
 
 
-OnChange = Callable[[str, JobState], None]
+@dataclass(frozen=True)
+class Change:
+    """One transition of one job, as listeners see it."""
+
+    job_id: str
+    state: JobState
+    at: float  # when it happened, on the queue's clock
+    result: dict[str, Any] | None = None  # DONE: what the worker returned
+    error: str | None = None  # FAILED: why
+
+
+Listener = Callable[[Change], None]
 
 
 class WorkQueue(Protocol):
-    def submit(self, job: Job, now: float) -> None:
-        """Queue ``job``, or update the waiting one with its id; a running job is left alone."""
+    async def submit(self, job: Job) -> None:
+        """Queue ``job``, or update the waiting one with its id; a running job is left alone,
+        a finished one is run again (its output was evicted, or it failed and is retried)."""
         ...
 
-    def reprioritise(self, job_id: str, priority: float) -> bool:
+    async def reprioritise(self, job_id: str, priority: float) -> bool:
         """Change a waiting job's priority; False if it is not waiting."""
         ...
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancel a waiting job; False if it is running or finished (it is not interrupted)."""
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel and forget a waiting job; False if it is running or finished (a running job
+        is not interrupted: see `interrupt`)."""
         ...
 
-    def claim(
-        self, worker: str, now: float, lease_s: float, max_priority: float = math.inf
+    async def interrupt(self, job_id: str) -> bool:
+        """Ask the holder of a running job to stop at its next check (its next `renew` says
+        so); it then releases the job. False if the job is not running."""
+        ...
+
+    async def claim(
+        self, worker: str, lease_s: float, max_priority: float = math.inf
     ) -> Lease | None:
-        """The most urgent claimable job (ties: submission order), leased to ``worker``;
-        None if there is none, or if the most urgent is less urgent than ``max_priority``."""
+        """The most urgent claimable job (ties: submission order), leased to ``worker`` for
+        ``lease_s``; None if there is none, or if the most urgent is less urgent than
+        ``max_priority``."""
         ...
 
-    def renew(self, lease: Lease, now: float, lease_s: float) -> Lease:
-        """Extend a lease; `LeaseLost` if it lapsed or was superseded."""
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when a job may have become claimable, or after ``timeout`` seconds."""
         ...
 
-    def complete(self, lease: Lease, now: float, result: dict[str, Any]) -> None:
+    async def renew(self, lease: Lease, lease_s: float) -> Lease:
+        """Extend a lease (and learn whether the job was interrupted); `LeaseLost` if it
+        lapsed or was superseded."""
+        ...
+
+    async def complete(self, lease: Lease, result: dict[str, Any]) -> None:
         """Record the result; `LeaseLost` (and nothing recorded) for a stale lease."""
         ...
 
-    def fail(self, lease: Lease, now: float, error: str, retry: bool) -> None:
-        """Give up on a claim: queued again if ``retry`` and attempts remain, else failed."""
+    async def fail(self, lease: Lease, error: str, retry: bool) -> None:
+        """Give up on a claim: queued again after a backoff if ``retry`` and attempts remain,
+        else failed."""
         ...
 
-    def reap(self, now: float) -> list[str]:
-        """Return expired leases' jobs to the queue (or fail them past max attempts)."""
+    async def release(self, lease: Lease) -> None:
+        """Give a job back unfinished (interrupted, or the worker is shutting down): queued
+        again at its priority, ahead of jobs of the same priority."""
         ...
 
-    def state(self, job_id: str) -> JobState | None: ...
-
-    def result(self, job_id: str) -> dict[str, Any] | None: ...
-
-    def error(self, job_id: str) -> str | None: ...
-
-    def stats(self) -> dict[str, int]:
-        """Number of jobs in each state."""
+    async def reap(self) -> list[str]:
+        """Return the jobs of expired leases to the queue (or fail them past max attempts)."""
         ...
 
-    def pending(self) -> list[Job]:
+    async def state(self, job_id: str) -> JobState | None:
+        """None for a job the queue does not know (never submitted, cancelled, forgotten)."""
+        ...
+
+    async def result(self, job_id: str) -> dict[str, Any] | None: ...
+
+    async def error(self, job_id: str) -> str | None: ...
+
+    async def stats(self) -> dict[str, int]:
+        """Number of jobs in each state the queue keeps (queued, running, done, failed)."""
+        ...
+
+    async def pending(self) -> list[Job]:
         """Waiting (queued) jobs in claim order."""
         ...
 
+    async def running(self) -> list[str]:
+        """Ids of the jobs that are claimed now."""
+        ...
 
-@dataclass
-class JobRecord:
-    """Everything the queue keeps about one job (the in-memory queue's row)."""
+    def watch(self, listener: Listener) -> Callable[[], None]:
+        """Tell ``listener`` every change from now on, in order; returns the unsubscribe.
+        Listeners run on the event loop and must not block."""
+        ...
 
-    job: Job
-    state: JobState
-    seq: int
-    attempts: int = 0
-    token: int = 0
-    worker: str | None = None
-    expires_at: float = 0.0
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    waiting_on: set[str] = field(default_factory=set)
+    async def close(self) -> None: ...

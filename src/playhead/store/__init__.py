@@ -1,6 +1,6 @@
-"""Stores: the interface, and the local-directory implementation."""
+"""Stores: the interface, the key layout, a local directory and an S3-compatible object store."""
 
-from playhead.store.base import Store, check_key
+from playhead.store.base import Store, StoreUnavailable, check_key
 from playhead.store.local import LocalStore
 
-__all__ = ["LocalStore", "Store", "check_key"]
+__all__ = ["LocalStore", "Store", "StoreUnavailable", "check_key"]
