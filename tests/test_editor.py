@@ -28,7 +28,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playhead.media.testsrc import make_barcode_video, read_barcode
 from playhead.server.config import ServeConfig
 from playhead.server.embedded import Running, serve
-from playhead.server.engine import Engine
+from playhead.server.runtime import Runtime
 from playhead.server.routes import web
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,8 +52,8 @@ class Editor:
     requests: list[str] = field(default_factory=list)
 
     @property
-    def engine(self) -> Engine:
-        return cast(Engine, cast(FastAPI, self.server.app).state.engine)
+    def runtime(self) -> Runtime:
+        return cast(Runtime, cast(FastAPI, self.server.app).state.runtime)
 
     def dataset(self, name: str) -> str:
         return str(self.page.get_attribute("#player", f"data-{name}"))
@@ -257,7 +257,7 @@ def test_person_then_a_cold_seek_to_70_percent(editor: Editor, carphone_path: Pa
     )
     # the server knows where this viewer is, from the session WebSocket
     deadline = time.monotonic() + 5
-    while not any(s.playhead == target and not s.playing for s in editor.engine.watched(render)):
+    while not any(s.playhead == target and not s.playing for s in editor.runtime.viewers.sessions_of(render)):
         assert time.monotonic() < deadline, f"no report of frame {target} reached the server"
         time.sleep(0.05)
 
@@ -271,7 +271,7 @@ def test_person_plays_processed_frames(editor: Editor) -> None:
     # reported over the WebSocket every 500 ms while playing: the next report passes frame 30
     deadline = time.monotonic() + 5
     while True:
-        [session] = editor.engine.watched(editor.dataset("render"))
+        [session] = editor.runtime.viewers.sessions_of(editor.dataset("render"))
         if session.playhead >= 30 or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -65,14 +65,28 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch", type=int, default=8, help="frames per effect batch")
     r.set_defaults(func=_render)
 
-    sv = sub.add_parser("serve", help="serve the editor, the API and in-process workers")
+    sv = sub.add_parser("serve", help="serve the editor and the API (and in-process workers)")
+    _data_option(sv)
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--workers", type=int, default=2, help="in-process worker threads")
+    sv.add_argument(
+        "--workers", type=int, default=2, help="in-process workers (0 for an API replica)"
+    )
     sv.add_argument("--policy", choices=["deadline", "on-demand", "sequential"], default="deadline")
     sv.add_argument("--cache-gb", type=float, default=20.0, help="segment cache budget")
     sv.add_argument("--no-sample", action="store_true", help="do not ingest the sample clip")
+    _fleet_options(sv)
     sv.set_defaults(func=_serve)
+
+    w = sub.add_parser("worker", help="a worker process of a fleet: render from the shared queue")
+    _data_option(w)
+    _fleet_options(w, required=True)
+    w.add_argument("--concurrency", type=int, default=1, help="jobs at once in this process")
+    w.add_argument("--lease", type=float, default=30.0, help="lease length, seconds")
+    w.add_argument(
+        "--grace", type=float, default=25.0, help="seconds to finish a job after SIGTERM"
+    )
+    w.set_defaults(func=_worker)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(metavar="BENCHMARK")
@@ -118,31 +132,67 @@ def _data(args: argparse.Namespace) -> Path:
     return Path(args.data) if args.data else paths.data_dir()
 
 
+def _data_option(p: argparse.ArgumentParser) -> None:
+    """``--data`` also after the command (``playhead serve --data DIR``)."""
+    p.add_argument("--data", type=Path, default=argparse.SUPPRESS, help="data directory")
+
+
+def _fleet_options(p: argparse.ArgumentParser, required: bool = False) -> None:
+    redis, store = os.environ.get("PLAYHEAD_REDIS"), os.environ.get("PLAYHEAD_STORE")
+    p.add_argument(
+        "--redis",
+        default=redis,
+        required=required and redis is None,
+        help="redis://HOST:PORT/DB: the fleet's shared queue (env PLAYHEAD_REDIS)",
+    )
+    p.add_argument(
+        "--store",
+        default=store,
+        required=required and store is None,
+        help="file:///shared/dir or s3://BUCKET/PREFIX (endpoint and credentials from the "
+        "AWS_* variables; env PLAYHEAD_STORE)",
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
     import uvicorn
 
-    from playhead.media.ingest import ingest
     from playhead.server.app import create_app
     from playhead.server.config import ServeConfig
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    data = _data(args)
     config = ServeConfig(
-        data_dir=data,
+        data_dir=_data(args),
         workers=args.workers,
         policy=args.policy,
         cache_bytes=int(args.cache_gb * 1024**3),
+        redis=args.redis,
+        store=args.store,
+        sample=not args.no_sample,
     )
-    if not args.no_sample and not any((data / "assets").glob("*/asset.json")):
-        from playhead import samples
-
-        asset = ingest(samples.fetch()["carphone.mp4"], data)  # something to play at once
-        print(f"ingested the sample clip as asset {asset.id}", file=sys.stderr)
     print(f"playhead: serving on http://{args.host}:{args.port}/", file=sys.stderr)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from playhead.worker.process import WorkerConfig, run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = WorkerConfig(
+        redis=args.redis,
+        store=args.store,
+        data_dir=_data(args),
+        concurrency=args.concurrency,
+        lease_s=args.lease,
+        grace_s=args.grace,
+    )
+    return asyncio.run(run(config))
 
 
 def _bench_qoe(args: argparse.Namespace) -> int:

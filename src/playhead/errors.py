@@ -36,6 +36,16 @@ class MediaTooLargeError(PlayheadError, ValueError):
     code = "media_too_large"
 
 
+class NotFoundError(PlayheadError, LookupError):
+    """An id that names nothing: an asset, a render, a segment out of range, an export."""
+
+    status = 404
+    code = "not_found"
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return self.message
+
+
 class InvalidParamsError(PlayheadError, ValueError):
     """Effect parameters failed validation; the message names the parameter."""
 

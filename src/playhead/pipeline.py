@@ -7,15 +7,24 @@ declares it needs), so any worker can render any segment without waiting for ano
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from playhead.effects.base import Bands, Context, Effect, EffectParams, Frames, Runner
+from playhead.errors import PlayheadError
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.decode import MezzanineReader
 from playhead.types import FrameRange
+
+
+class Interrupted(PlayheadError, RuntimeError):
+    """The render was asked to stop between batches (its job is no longer wanted)."""
+
+    status = 409
+    code = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -82,25 +91,41 @@ class SegmentPipeline:
         both = self._reader.read(FrameRange(frames.start - lead, frames.stop))
         return frames, both[lead:], both[:lead]
 
-    def run(self, frames: FrameRange, source: Frames, context: Frames) -> SegmentResult:
-        """Run the effect over a decoded segment in batches, then build the composite."""
+    def run(
+        self,
+        frames: FrameRange,
+        source: Frames,
+        context: Frames,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SegmentResult:
+        """Run the effect over a decoded segment in batches, then build the composite.
+
+        ``should_stop`` is asked before every batch; when it says yes the render stops there
+        with `Interrupted` (a cooperative cancel: a batch is never cut in half).
+        """
         c = self.effect.context_frames
         parts: list[Bands] = []
+        carry: dict[str, Any] = {}  # one segment's scratch space: never another segment's
         for j in range(0, len(source), self.batch_size):
+            if should_stop is not None and should_stop():
+                raise Interrupted(f"segment at frame {frames.start} interrupted at batch {j}")
             batch = source[j : j + self.batch_size]
             previous = source[max(0, j - c) : j]
             if len(previous) < c and len(context):  # the batch starts the segment
                 previous = np.concatenate([context[len(context) - (c - len(previous)) :], previous])
             ctx = Context(
-                first_frame=frames.start + j, fps=float(self.asset.fps), previous=previous
+                first_frame=frames.start + j,
+                fps=float(self.asset.fps),
+                previous=previous,
+                carry=carry,
             )
             parts.append(self.runner.run(batch, self.params, ctx))
         bands = _concat(parts)
         composite = self.runner.composite(source, bands, self.params)
         return SegmentResult(frames, source, bands, composite)
 
-    def render(self, k: int) -> SegmentResult:
-        return self.run(*self.decode(k))
+    def render(self, k: int, should_stop: Callable[[], bool] | None = None) -> SegmentResult:
+        return self.run(*self.decode(k), should_stop=should_stop)
 
 
 def _concat(parts: list[Bands]) -> Bands:

@@ -17,6 +17,7 @@ from playhead.effects.base import EffectParams, variants_of
 from playhead.errors import UnsupportedError
 from playhead.media.asset import Asset
 from playhead.media.export import NEEDS_MATTE, ExportFormat
+from playhead.store import layout
 
 
 def check_export(effect_name: str, fmt: ExportFormat) -> None:
@@ -63,10 +64,10 @@ class Render(BaseModel):
         return registry.parse_params(registry.get(self.effect), self.params)
 
     def segment_key(self, variant: str, k: int) -> str:
-        return f"renders/{self.id}/{variant}/{k}.m4s"
+        return layout.segment_key(self.id, k, variant)
 
     def init_key(self, variant: str) -> str:
-        return f"renders/{self.id}/{variant}/init.mp4"
+        return layout.init_key(self.id, variant)
 
     def bands_key(self, k: int) -> str:
-        return f"renders/{self.id}/bands/{k}.npz"
+        return layout.bands_key(self.id, k)

@@ -69,11 +69,17 @@ class Context:
     ``previous`` holds up to ``context_frames`` source frames immediately before ``frames[0]``
     (fewer at the start of the video), decoded by the pipeline itself so that a segment never
     depends on another segment's result.
+
+    ``carry`` is scratch space shared by the batches of one segment, and only by them: a fresh
+    dict for every segment, so a runner may keep what a batch computed for the next one (the
+    last frame's model output, say) without its results depending on which jobs it ran before.
+    A runner must keep no such state of its own: results are pure functions of their cache key.
     """
 
     first_frame: int
     fps: float
     previous: Frames = field(default_factory=lambda: np.zeros((0, 0, 0, 3), np.uint8))
+    carry: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner(Protocol):

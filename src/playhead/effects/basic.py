@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import ClassVar, cast
+from typing import ClassVar, Literal, cast
 
 import cv2
 import numpy as np
@@ -39,7 +39,12 @@ class Passthrough:
 
 class CostParams(EffectParams):
     ms_per_frame: float = Field(
-        20.0, ge=0, le=10_000, description="CPU time to spend per frame, in milliseconds"
+        20.0, ge=0, le=10_000, description="time to spend per frame, in milliseconds"
+    )
+    mode: Literal["burn", "sleep"] = Field(
+        "burn",
+        description="burn: keep a CPU core busy; sleep: wait, like a job on a GPU (many such "
+        "workers fit on one small machine, to measure scaling)",
     )
 
 
@@ -48,7 +53,11 @@ class _CostRunner(_IdentityRunner):
         self._scratch = np.zeros((128, 128), np.float32)
 
     def run(self, frames: Frames, params: EffectParams, context: Context) -> Bands:
-        seconds = cast(CostParams, params).ms_per_frame * len(frames) / 1000
+        p = cast(CostParams, params)
+        seconds = p.ms_per_frame * len(frames) / 1000
+        if p.mode == "sleep":
+            time.sleep(seconds)
+            return {"rgb": frames}
         deadline = time.perf_counter() + seconds
         # real CPU work in OpenCV, which releases the GIL like an inference runtime does
         while time.perf_counter() < deadline:

@@ -38,9 +38,6 @@ class PersonParams(EffectParams):
 class PersonRunner:
     def __init__(self) -> None:
         self._models: dict[str, TFLiteModel] = {}
-        # the last frame's raw probability, so temporal smoothing of consecutive batches
-        # does not run the model twice on the frame before each batch
-        self._last: tuple[int, str, np.ndarray] | None = None
 
     def _model(self, name: str) -> TFLiteModel:
         if name not in self._models:
@@ -66,7 +63,9 @@ class PersonRunner:
             if prev is not None:
                 chain = np.concatenate([prev[None], probs])
                 probs = (1 - p.smoothing) * chain[1:] + p.smoothing * chain[:-1]
-        self._last = (context.first_frame + len(frames) - 1, p.model, probs[-1])
+        # the last frame's raw probability, for the next batch of this segment: smoothing
+        # across batches does not run the model twice on the frame before each batch
+        context.carry["person"] = (context.first_frame + len(frames) - 1, p.model, probs[-1])
         # threshold at the model's resolution (cheap), then upsample the uint8 matte
         lo, hi = p.threshold - p.softness, p.threshold + p.softness
         alpha = np.clip((probs - lo) / max(hi - lo, 1e-6), 0, 1)
@@ -82,8 +81,10 @@ class PersonRunner:
     def _previous(self, context: Context, model_name: str) -> np.ndarray | None:
         if len(context.previous) == 0:
             return None
-        if self._last and self._last[0] == context.first_frame - 1 and self._last[1] == model_name:
-            return self._last[2]
+        last = context.carry.get("person")
+        if last is not None and last[0] == context.first_frame - 1 and last[1] == model_name:
+            kept: np.ndarray = last[2]
+            return kept
         prev: np.ndarray = self.probabilities(context.previous[-1:], model_name)[0]
         return prev
 

@@ -58,12 +58,14 @@ def ingest(
     data_dir: Path,
     options: IngestOptions = IngestOptions(),
     name: str | None = None,
+    source_sha256: str | None = None,
 ) -> Asset:
-    """Ingest ``path`` into ``data_dir/assets/<id>``; instant if it was ingested before."""
+    """Ingest ``path`` into ``data_dir/assets/<id>``; instant if it was ingested before.
+    ``source_sha256``: the file's hash when the caller has computed it already."""
     path = Path(path)
     if not path.is_file():
         raise InvalidMediaError(f"{path.name}: no such file")
-    source_sha = sha256_file(path)
+    source_sha = source_sha256 or sha256_file(path)
     aid = asset_id(source_sha, options)
     adir = AssetDir(data_dir / "assets" / aid)
     if adir.complete():

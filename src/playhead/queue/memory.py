@@ -8,6 +8,7 @@ method runs on the event loop, so no lock is needed; time comes from an injected
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import math
 import time
@@ -206,10 +207,8 @@ class MemoryQueue:
     async def wait_for_work(self, timeout: float) -> None:
         if self._delayed:  # a job backing off becomes claimable without any event
             timeout = min(timeout, max(0.0, self._delayed[0][0] - self.clock()))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         rec = self._holder(lease)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from playhead.scheduler.baselines import OnDemandPolicy, SequentialPolicy
 from playhead.scheduler.cost import CostModel
-from playhead.scheduler.deadline import DeadlinePolicy, fair_shares
+from playhead.scheduler.deadline import DeadlinePolicy
 from playhead.scheduler.model import (
     SETTLED,
     JobSpec,
@@ -21,6 +21,7 @@ from playhead.scheduler.model import (
     parse_job_id,
     segment_job_id,
 )
+from playhead.scheduler.plan import PolicyBase, Shares, load
 from playhead.scheduler.policies import POLICIES, Policy, get_policy
 from playhead.scheduler.priority import (
     CLASS_SPAN,
@@ -29,6 +30,7 @@ from playhead.scheduler.priority import (
     priority_class,
     priority_key,
 )
+from playhead.scheduler.shares import fair_shares
 
 __all__ = [
     "CLASS_SPAN",
@@ -40,15 +42,18 @@ __all__ = [
     "OnDemandPolicy",
     "Plan",
     "Policy",
+    "PolicyBase",
     "Priority",
     "RenderInfo",
     "RenderState",
     "SegmentState",
     "SequentialPolicy",
     "Session",
+    "Shares",
     "encode_priority",
     "fair_shares",
     "get_policy",
+    "load",
     "parse_job_id",
     "priority_class",
     "priority_key",

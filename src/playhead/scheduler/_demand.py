@@ -24,10 +24,11 @@ from playhead.scheduler.priority import Priority, encode_priority
 
 
 class Demand:
-    """The jobs a policy wants queued, keyed by job id."""
+    """The jobs a policy wants queued, keyed by job id; and the running ones still wanted."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobSpec] = {}
+        self.running_wanted: set[str] = set()  # running jobs some need still covers
 
     @property
     def jobs(self) -> Mapping[str, JobSpec]:
@@ -40,12 +41,16 @@ class Demand:
         klass: Priority,
         key: float,
         deadline: float | None = None,
+        depends_on: tuple[int, ...] = (),
     ) -> bool:
         """Record that segment ``k`` is wanted at (``klass``, ``key``); False if it is settled.
 
         The job keeps the most urgent priority over all needs, and the earliest deadline.
         """
-        if render.state(k) in SETTLED:
+        state = render.state(k)
+        if state in SETTLED:
+            if state is SegmentState.RUNNING:
+                self.running_wanted.add(segment_job_id(render.info.id, k))
             return False
         priority = encode_priority(klass, key)
         job_id = segment_job_id(render.info.id, k)
@@ -64,6 +69,7 @@ class Demand:
             priority=priority,
             klass=klass,
             deadline=deadline,
+            depends_on=depends_on,
         )
         return True
 
@@ -86,18 +92,23 @@ class Demand:
         ``queued`` is job id → priority for jobs waiting in the queue (not claimed). A queued
         job is reprioritised when its priority moved by more than ``tolerance`` (a class change
         always does); it is cancelled when nothing needs it, unless the render says it is
-        running. Ids the scheduler did not make are left alone.
+        running. A job whose inputs (``depends_on``) are not ready yet is not submitted: it
+        waits for them in the planner, not in the queue. Ids the scheduler did not make are
+        left alone.
         """
-        submit = [job for job_id, job in self._jobs.items() if job_id not in queued]
+        wanted = {
+            job_id: job
+            for job_id, job in self._jobs.items()
+            if _inputs_ready(job, renders.get(job.render))
+        }
+        submit = [job for job_id, job in wanted.items() if job_id not in queued]
         moved = [
             (job_id, job.priority)
-            for job_id, job in self._jobs.items()
+            for job_id, job in wanted.items()
             if job_id in queued and abs(queued[job_id] - job.priority) > tolerance
         ]
         cancel = [
-            job_id
-            for job_id in queued
-            if job_id not in self._jobs and _cancellable(job_id, renders)
+            job_id for job_id in queued if job_id not in wanted and _cancellable(job_id, renders)
         ]
         submit.sort(key=lambda job: (job.priority, job.job_id))
         moved.sort(key=lambda item: (item[1], item[0]))
@@ -108,6 +119,10 @@ class Demand:
 def media_time(render: RenderState, k: int) -> float:
     """Media time of the first frame of segment ``k``, in seconds."""
     return render.info.first_frame(k) / render.info.fps
+
+
+def _inputs_ready(job: JobSpec, render: RenderState | None) -> bool:
+    return render is not None and all(render.state(d) is SegmentState.READY for d in job.depends_on)
 
 
 def _cancellable(job_id: str, renders: Mapping[str, RenderState]) -> bool:

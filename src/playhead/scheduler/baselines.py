@@ -7,17 +7,18 @@ any more and serve exports (after everything else), exactly as ``deadline`` does
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from playhead.scheduler._demand import Demand
 from playhead.scheduler.cost import CostModel
-from playhead.scheduler.model import Plan, RenderState, Session
+from playhead.scheduler.model import RenderState, Session
+from playhead.scheduler.plan import PolicyBase, Shares
 from playhead.scheduler.priority import Priority
 
 
 @dataclass(frozen=True)
-class OnDemandPolicy:
+class OnDemandPolicy(PolicyBase):
     """Render only what is requested over HTTP, first come first served.
 
     The key is the time the request arrived (``RenderState.requested``, and ``urgent``, the
@@ -25,45 +26,38 @@ class OnDemandPolicy:
     ignored, so nothing is rendered ahead and every segment is a wait for the player.
     """
 
-    def plan(
+    def needs(
         self,
+        demand: Demand,
         now: float,
+        render: RenderState,
         sessions: Sequence[Session],
-        renders: Mapping[str, RenderState],
-        queued: Mapping[str, float],
+        shares: Shares,
         cost: CostModel,
-        workers: int,
-    ) -> Plan:
-        demand = Demand()
-        for render in renders.values():
-            for k, since in {**render.requested, **render.urgent}.items():
-                demand.need(render, k, Priority.URGENT, since)
-            demand.need_export(render)
-        return demand.plan(renders, queued)
+    ) -> None:
+        for k, since in {**render.requested, **render.urgent}.items():
+            demand.need(render, k, Priority.URGENT, since)
+        demand.need_export(render)
 
 
 @dataclass(frozen=True)
-class SequentialPolicy:
+class SequentialPolicy(PolicyBase):
     """Render each watched render from frame 0 in order, like a batch job.
 
     The key is the segment index, so several watched renders advance side by side; playheads,
     seeks and HTTP requests change nothing.
     """
 
-    def plan(
+    def needs(
         self,
+        demand: Demand,
         now: float,
+        render: RenderState,
         sessions: Sequence[Session],
-        renders: Mapping[str, RenderState],
-        queued: Mapping[str, float],
+        shares: Shares,
         cost: CostModel,
-        workers: int,
-    ) -> Plan:
-        demand = Demand()
-        for render_id in sorted({s.render for s in sessions if s.render in renders}):
-            render = renders[render_id]
+    ) -> None:
+        if sessions:
             for k in range(render.info.segments):
                 demand.need(render, k, Priority.PLAYING, float(k))
-        for render in renders.values():
-            demand.need_export(render)
-        return demand.plan(renders, queued)
+        demand.need_export(render)

@@ -53,17 +53,18 @@ moves smaller than ``tolerance_s`` are not sent, so steady playback does not chu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from playhead.scheduler._demand import Demand
 from playhead.scheduler.cost import CostModel
-from playhead.scheduler.model import SETTLED, Plan, RenderState, SegmentState, Session
+from playhead.scheduler.model import RenderState, SegmentState, Session
+from playhead.scheduler.plan import PolicyBase, Shares
 from playhead.scheduler.priority import Priority
 
 
 @dataclass(frozen=True)
-class DeadlinePolicy:
+class DeadlinePolicy(PolicyBase):
     """Earliest deadline first over every session, with the degradation rules above."""
 
     horizon_s: float = 30.0
@@ -77,48 +78,41 @@ class DeadlinePolicy:
         if self.min_segments < 1 or self.tolerance_s < 0:
             raise ValueError("min_segments must be >= 1 and tolerance_s >= 0")
 
-    def plan(
+    def needs(
         self,
+        demand: Demand,
         now: float,
+        render: RenderState,
         sessions: Sequence[Session],
-        renders: Mapping[str, RenderState],
-        queued: Mapping[str, float],
+        shares: Shares,
         cost: CostModel,
-        workers: int,
-    ) -> Plan:
-        demand = Demand()
-        watched = [s for s in sessions if s.render in renders]
-        moving = [s for s in watched if s.moving]
-        loads = [
-            cost.seconds_per_frame(renders[s.render].info.effect)
-            * renders[s.render].info.fps
-            * s.rate
-            for s in moving
-        ]
-        prefetch: set[tuple[str, int]] = set()  # segments a playing horizon orders by deadline
-        for session, share in zip(moving, fair_shares(loads, workers), strict=True):
-            render = renders[session.render]
-            self._need_playing(demand, now, session, render, cost, share)
-            here = render.info.segment_of(session.playhead)
-            last = render.info.segment_of(
-                min(session.playhead, render.info.frames - 1)
-                + _frames(self.horizon_s, render.info.fps)
-                - 1
-            )
-            prefetch.update((session.render, k) for k in range(here + 2, last + 1))
-        for session in watched:
-            if not session.moving:
-                self._need_paused(demand, session, renders[session.render])
-        for render in renders.values():
-            for k, since in render.urgent.items():
+    ) -> None:
+        info = render.info
+        prefetch: set[int] = set()  # segments a playing horizon orders by deadline
+        for session in sessions:
+            if session.moving:
+                self._need_playing(demand, now, session, render, cost, shares.get(session.id))
+                here = info.segment_of(session.playhead)
+                last = self.horizon_end(session, render)
+                prefetch.update(range(here + 2, last + 1))
+            else:
+                self._need_paused(demand, session, render)
+        for k, since in render.urgent.items():
+            demand.need(render, k, Priority.URGENT, since)
+        for k, since in render.requested.items():
+            # a player filling its buffer asks far ahead: that is ordered by its deadline,
+            # or its far segments would jump ahead of another viewer's next one
+            if k not in prefetch:
                 demand.need(render, k, Priority.URGENT, since)
-            for k, since in render.requested.items():
-                # a player filling its buffer asks far ahead: that is ordered by its deadline,
-                # or its far segments would jump ahead of another viewer's next one
-                if (render.info.id, k) not in prefetch:
-                    demand.need(render, k, Priority.URGENT, since)
-            demand.need_export(render)
-        return demand.plan(renders, queued, self.tolerance_s)
+        demand.need_export(render)
+
+    def horizon_end(self, session: Session, render: RenderState) -> int:
+        """The last segment a session's horizon reaches, from where it was reported."""
+        info = render.info
+        window = self.horizon_s if session.moving else self.paused_window_s
+        return info.segment_of(
+            min(session.playhead, info.frames - 1) + _frames(window, info.fps) - 1
+        )
 
     def _need_playing(
         self,
@@ -132,7 +126,7 @@ class DeadlinePolicy:
         info = render.info
         playhead = min(session.playhead, info.frames - 1)
         speed = info.fps * session.rate
-        last = info.segment_of(playhead + _frames(self.horizon_s, info.fps) - 1)
+        last = self.horizon_end(session, render)
         stuck_at: int | None = None  # where the player must wait: the first missing frame
         work = 0.0  # estimated worker-seconds of this session's missing segments so far
         kept = 0
@@ -152,40 +146,17 @@ class DeadlinePolicy:
                 if kept >= self.min_segments and work / share > self.horizon_s / session.rate:
                     return
                 key = max(key, now + work / share)
-            if state in SETTLED:
-                continue
-            demand.need(render, k, Priority.PLAYING, key, deadline)
-            kept += 1
+            if demand.need(render, k, Priority.PLAYING, key, deadline):  # False: settled
+                kept += 1
 
     def _need_paused(self, demand: Demand, session: Session, render: RenderState) -> None:
         info = render.info
         playhead = min(session.playhead, info.frames - 1)
         speed = info.fps * (session.rate or 1.0)
-        last = info.segment_of(playhead + _frames(self.paused_window_s, info.fps) - 1)
+        last = self.horizon_end(session, render)
         for k in range(info.segment_of(playhead), last + 1):
             ahead = max(0, info.first_frame(k) - playhead)
             demand.need(render, k, Priority.PAUSED, session.reported_at + ahead / speed)
-
-
-def fair_shares(loads: Sequence[float], capacity: float) -> list[float | None]:
-    """Max-min fair split of ``capacity`` between ``loads`` (water-filling).
-
-    None for a load that gets all it asks for; otherwise the share it is held to. Everyone is
-    None when the loads fit, or when capacity is unknown (0 or less).
-    """
-    shares: list[float | None] = [None] * len(loads)
-    if capacity <= 0 or sum(loads) <= capacity:
-        return shares
-    left = float(capacity)
-    order = sorted(range(len(loads)), key=loads.__getitem__)
-    for rank, i in enumerate(order):
-        fair = left / (len(loads) - rank)
-        if loads[i] <= fair:
-            left -= loads[i]
-        else:
-            shares[i] = fair
-            left -= fair
-    return shares
 
 
 def _work_left(now: float, render: RenderState, k: int, cost: CostModel) -> float:

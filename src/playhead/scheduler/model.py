@@ -170,8 +170,9 @@ class JobSpec:
     ``deadline`` is the earliest time a playing viewer is expected to need it (None when only
     paused sessions, exports or HTTP requests without a playing session want it); metrics
     compare it with the completion time. ``priority`` may differ from it: it carries the class
-    and, under overload, a postponed key (see `deadline.py`). ``depends_on`` lists jobs whose
-    output this one reads (mask-propagation chains); empty for independent segments.
+    and, under overload, a postponed key (see `deadline.py`). ``depends_on`` lists segments
+    of the same render whose output this one reads (a mask propagated along the video); it is
+    submitted once they are ready. Empty for independent segments.
     """
 
     render: str
@@ -180,7 +181,7 @@ class JobSpec:
     priority: float
     klass: Priority
     deadline: float | None = None
-    depends_on: tuple[str, ...] = ()
+    depends_on: tuple[int, ...] = ()
 
     @property
     def job_id(self) -> str:

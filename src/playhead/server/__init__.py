@@ -1,1 +1,2 @@
-"""The HTTP/WebSocket server: FastAPI app, engine (sessions, scheduler, queue, workers)."""
+"""The HTTP/WebSocket server: the FastAPI app, its routes, and the parts a replica runs
+(viewers, readiness, planning, exports), wired by `runtime`."""

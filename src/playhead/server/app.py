@@ -13,25 +13,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from playhead.errors import PlayheadError
 from playhead.server.config import ServeConfig
-from playhead.server.engine import Engine
 from playhead.server.routes import assets, exports, ops, renders, sessions, web
+from playhead.server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def create_app(config: ServeConfig) -> FastAPI:
-    engine = Engine(config)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await engine.start()
+        runtime = await Runtime.open(config)
+        await runtime.start()
+        app.state.runtime = runtime
         try:
             yield
         finally:
-            await engine.stop()
+            await runtime.stop()
 
     app = FastAPI(title="playhead", lifespan=lifespan)
-    app.state.engine = engine
 
     @app.exception_handler(PlayheadError)
     async def playhead_error(request: Request, exc: PlayheadError) -> JSONResponse:

@@ -6,20 +6,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playhead.media.ingest import IngestOptions
+from playhead.server.planning import PlanningConfig
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    data_dir: Path
-    workers: int = 2
+    data_dir: Path  # local files: the store (embedded), mezzanine copies, uploads in progress
+    workers: int = 2  # in-process workers; 0 for an API replica of a fleet
     policy: str = "deadline"
     ingest: IngestOptions = field(default_factory=IngestOptions)
-    cache_bytes: int | None = 20 * 1024**3
+    cache_bytes: int | None = 20 * 1024**3  # segment cache budget of a local store
     segment_wait_s: float = 20.0  # a request for a segment not yet rendered waits this long
     lease_s: float = 30.0
-    tick_s: float = 0.25  # replanning period: deadlines move with the clock
     inferred_session_ttl_s: float = 10.0
     batch_size: int = 8
     # deadline policy: workers after the first only take playing work due within this long,
     # so a seek rarely waits for a whole far-ahead segment to finish
     headroom_s: float = 6.0
+    redis: str | None = None  # redis://HOST:PORT/DB: the shared queue and board of a fleet
+    store: str | None = None  # file:///path or s3://bucket/prefix (default: data_dir)
+    queue_name: str = "segments"
+    max_attempts: int = 3
+    sample: bool = False  # ingest the sample clip when the library is empty
+    planning: PlanningConfig = field(default_factory=PlanningConfig)

@@ -1,17 +1,20 @@
-"""Request-scoped access to the engine."""
+"""Request-scoped access to the runtime's parts."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
-from fastapi import Request, WebSocket
+from fastapi import Depends, Request, WebSocket
 
-from playhead.server.engine import Engine
-
-
-def engine(request: Request) -> Engine:
-    return cast(Engine, request.app.state.engine)
+from playhead.server.runtime import Runtime
 
 
-def ws_engine(websocket: WebSocket) -> Engine:
-    return cast(Engine, websocket.app.state.engine)
+def runtime(request: Request) -> Runtime:
+    return cast(Runtime, request.app.state.runtime)
+
+
+def ws_runtime(websocket: WebSocket) -> Runtime:
+    return cast(Runtime, websocket.app.state.runtime)
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -7,25 +7,28 @@ workers on the segments the playing viewers need.
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import numpy as np
 
+from playhead.catalog import Catalog
 from playhead.renders import Render
 from playhead.types import FrameRange
 from playhead.worker.segment_job import PipelineCache
 
 
 class FrameService:
-    def __init__(self, data_dir: Path) -> None:
-        self._pipelines = PipelineCache(data_dir, batch_size=1)
-        self._lock = threading.Lock()  # pipelines are not re-entrant
+    def __init__(self, catalog: Catalog) -> None:
+        # one cache, lent to one request at a time: models and decoders are not re-entrant
+        self._pipelines = PipelineCache(catalog, batch_size=1)
 
     def render_frame(self, render: Render, n: int, variant: str) -> np.ndarray:
-        pipeline = self._pipelines.get(render)
-        with self._lock:
+        with self._pipelines.use(render) as pipeline:
             result = pipeline.run(*pipeline.decode_range(FrameRange(n, n + 1)))
         image: np.ndarray = result.stacked() if variant == "stacked" else result.composite
         first: np.ndarray = image[0]
         return first
+
+    def forget_asset(self, asset_id: str) -> None:
+        self._pipelines.forget_asset(asset_id)
+
+    def close(self) -> None:
+        self._pipelines.close()

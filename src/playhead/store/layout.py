@@ -1,17 +1,18 @@
 """Where everything lives in the store: the one place that knows the key layout.
 
-    assets/<asset>/asset.json                 the asset record (written last: it marks the
-    assets/<asset>/index.json                 asset complete), the frame index and the
-    assets/<asset>/mezzanine.mp4              mezzanine — never evicted
-    assets/<asset>/renders/<render>           an empty marker per render of the asset
-    renders/<render>.json                     the render record
-    renders/<render>/init/<variant>.mp4       init segments
-    renders/<render>/<k>/{composite.m4s, stacked.m4s, bands.npz}
-                                              segment k: one unit, cached and evicted together;
-                                              composite.m4s is written last and deleted first,
-                                              so its presence means the whole unit is there
-    exports/<export>.json, exports/<export>.<ext>
-                                              export records and files
+assets/<asset>/asset.json                 the asset record (written last: it marks the
+assets/<asset>/index.json                 asset complete), the frame index and the
+assets/<asset>/mezzanine.mp4              mezzanine — never evicted
+assets/<asset>/renders/<render>           an empty marker per render of the asset
+renders/<render>.json                     the render record
+renders/<render>/init/<variant>.mp4       init segments
+renders/<render>/<k>/{composite.m4s, stacked.m4s, bands.npz}
+                                          segment k: one unit, cached and evicted together;
+                                          composite.m4s is written last and deleted first,
+                                          so its presence means the whole unit is there
+renders/<render>/<k>/failed.json          why segment k failed for good, and when
+exports/<export>.json, exports/<export>.<ext>
+                                          export records and files
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def segment_key(render_id: str, k: int, variant: str) -> str:
 
 def bands_key(render_id: str, k: int) -> str:
     return f"renders/{render_id}/{k}/bands.npz"
+
+
+def failure_key(render_id: str, k: int) -> str:
+    """Why segment k failed for good, and when: written by the planner, read by any replica."""
+    return f"renders/{render_id}/{k}/failed.json"
 
 
 def export_record(export_id: str) -> str:

@@ -123,7 +123,11 @@ class LocalStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
         os.close(fd)
-        shutil.copyfile(path, tmp)
+        os.unlink(tmp)
+        try:
+            os.link(path, tmp)  # same file system: no copy of a large file
+        except OSError:
+            shutil.copyfile(path, tmp)
         self._commit(key, Path(tmp), target, overwrite)
 
     def _commit(self, key: str, tmp: Path, path: Path, overwrite: bool) -> None:

@@ -1,138 +1,185 @@
-"""The worker loop: claim → run → complete, with lease renewal and a graceful stop.
+"""The worker loop: claim → run (in a thread) → complete, renewing the lease meanwhile.
 
-The same loop runs as threads inside ``playhead serve`` and as ``playhead worker`` processes
-on GPU nodes; it only talks to the WorkQueue and the Store. A worker killed mid-job loses
-nothing: its lease expires, the job is claimed again elsewhere, and a late completion from the
-old holder is rejected by its fencing token.
+The same loop runs as tasks inside ``playhead serve`` and in ``playhead worker`` processes on
+GPU nodes; it talks only to the WorkQueue, and the job it runs only to the Store. The loop
+itself is asyncio (claims, renewals and completions are I/O); the job runs in a thread of the
+worker's own executor, because decoding, inference and encoding block.
+
+- A worker killed mid-job loses nothing: its lease expires, the job is claimed again
+  elsewhere, and a late completion from the old holder is rejected by its fencing token.
+- A job someone interrupts (nobody needs it any more) stops between batches and is released.
+- `stop` (SIGTERM, a spot instance's notice) stops claiming, lets the job in hand finish
+  within the grace period, and otherwise interrupts it and releases it for another worker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from playhead.errors import PlayheadError
-from playhead.queue import Lease, LeaseLost, WorkQueue
+from playhead.pipeline import Interrupted
+from playhead.queue import Lease, LeaseLost, QueueUnavailable, WorkQueue
 
 log = logging.getLogger(__name__)
 
-Execute = Callable[[dict[str, Any]], dict[str, Any]]
+Execute = Callable[[dict[str, Any], Callable[[], bool]], dict[str, Any]]
+"""Runs one job's payload in a thread; the callable says when to stop (between batches)."""
 
 
 class Worker:
-    """One worker: a thread that claims and runs jobs until `stop()`."""
+    """One worker: a task that claims and runs jobs until `stop`."""
 
     def __init__(
         self,
         name: str,
         queue: WorkQueue,
         execute: Execute,
-        wake: threading.Event,
+        executor: ThreadPoolExecutor,
         lease_s: float = 30.0,
         idle_s: float = 0.5,
-        clock: Callable[[], float] = time.time,
         limit: Callable[[float], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self.queue = queue
         self.execute = execute
+        self.executor = executor
         self.lease_s = lease_s
         self.idle_s = idle_s
-        self.clock = clock
+        # how often the lease is renewed, which is also how soon an interrupt is noticed
+        self.renew_s = min(lease_s / 3, 0.5)
         self.limit = limit  # now → the least urgent priority this worker may claim
-        self._wake = wake  # set by whoever submits work, so an idle worker claims at once
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.clock = clock
         self.busy_seconds = 0.0
-        self.started_at = clock()
+        self.started_at = time.monotonic()
         self.current: str | None = None
+        self._stopping = asyncio.Event()
+        self._give_up = threading.Event()  # grace period over: interrupt the job in hand
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Stop claiming; the job in hand finishes."""
-        self._stopping.set()
-        self._wake.set()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop claiming and wait ``timeout`` for the job in hand (or its lease lapses)."""
-        self.request_stop()
-        self._thread.join(timeout)
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        self._task = asyncio.create_task(self.run(), name=self.name)
 
     def busy_ratio(self) -> float:
-        return self.busy_seconds / max(self.clock() - self.started_at, 1e-9)
+        return self.busy_seconds / max(time.monotonic() - self.started_at, 1e-9)
 
-    def _run(self) -> None:
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def request_stop(self) -> None:
+        """Stop claiming; the job in hand goes on."""
+        self._stopping.set()
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop claiming, give the job in hand ``grace_s`` to finish, then interrupt it (it
+        stops at its next batch and is released to another worker); wait for the loop."""
+        self.request_stop()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait({self._task}, timeout=grace_s)
+        if not done:
+            self._give_up.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def run(self) -> None:
         while not self._stopping.is_set():
-            now = self.clock()
-            ceiling = self.limit(now) if self.limit else math.inf
-            lease = self.queue.claim(self.name, now, self.lease_s, ceiling)
-            if lease is None:
-                self._wake.wait(self.idle_s)
-                self._wake.clear()
+            try:
+                ceiling = self.limit(self.clock()) if self.limit else math.inf
+                lease = await self.queue.claim(self.name, self.lease_s, ceiling)
+            except QueueUnavailable as e:
+                log.warning("%s: %s; retrying", self.name, e.message)
+                await self._pause(1.0)
                 continue
-            self._work(lease)
+            if lease is None:
+                await self._pause(self.idle_s, wait_for_work=True)
+                continue
+            await self._work(lease)
 
-    def _work(self, lease: Lease) -> None:
+    async def _pause(self, seconds: float, wait_for_work: bool = False) -> None:
+        """Sleep (or wait for work) for ``seconds``, unless asked to stop first."""
+        waits: list[Awaitable[Any]] = [self._stopping.wait()]
+        waits.append(self.queue.wait_for_work(seconds) if wait_for_work else asyncio.sleep(seconds))
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, QueueUnavailable):
+                    await t
+
+    async def _work(self, lease: Lease) -> None:
         started = time.perf_counter()
         self.current = lease.job.id
-        renewer = _Renewer(self, lease)
-        renewer.start()
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self.executor, self.execute, lease.job.payload, stop.is_set)
+        lost = False
         try:
-            result = self.execute(lease.job.payload)
-        except PlayheadError as e:  # bad input: retrying cannot help
-            log.warning("job %s failed: %s", lease.job.id, e.message)
-            reason = e.message
-            self._finish(renewer, lambda lz: self.queue.fail(lz, self.clock(), reason, False))
-        except Exception as e:
-            log.exception("job %s crashed", lease.job.id)
-            crash = f"{type(e).__name__}: {e}"
-            self._finish(renewer, lambda lz: self.queue.fail(lz, self.clock(), crash, True))
-        else:
-            self._finish(renewer, lambda lz: self.queue.complete(lz, self.clock(), result))
+            while True:
+                done, _ = await asyncio.wait({job}, timeout=self.renew_s)
+                if done:
+                    break
+                if self._give_up.is_set():
+                    stop.set()
+                if lost:
+                    continue
+                try:
+                    lease = await self.queue.renew(lease, self.lease_s)
+                except LeaseLost:
+                    log.warning("%s: lease on %s was lost; stopping it", self.name, lease.job.id)
+                    lost = True
+                    stop.set()
+                    continue
+                except QueueUnavailable:
+                    continue  # keep rendering; the next renewal may get through
+                if lease.interrupted:
+                    stop.set()
+            if lost:  # another worker has it now: whatever this one made is discarded
+                with contextlib.suppress(Exception):
+                    job.result()
+            else:
+                await self._finish(lease, job)
         finally:
             self.busy_seconds += time.perf_counter() - started
             self.current = None
 
-    def _finish(self, renewer: _Renewer, action: Callable[[Lease], None]) -> None:
-        lease = renewer.stop()
+    async def _finish(self, lease: Lease, job: asyncio.Future[dict[str, Any]]) -> None:
         try:
-            action(lease)
-        except LeaseLost:
-            log.warning("lease on %s was lost; another worker has the job", lease.job.id)
-
-
-class _Renewer:
-    """Renews a lease every third of its length while the job runs."""
-
-    def __init__(self, worker: Worker, lease: Lease) -> None:
-        self.worker = worker
-        self.lease = lease
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"{worker.name}-renew", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> Lease:
-        self._done.set()
-        self._thread.join()
-        return self.lease
-
-    def _run(self) -> None:
-        w = self.worker
-        while not self._done.wait(w.lease_s / 3):
+            result = job.result()
+        except Interrupted:
+            action: Callable[[], Awaitable[None]] = lambda: self.queue.release(lease)  # noqa: E731
+        except PlayheadError as e:  # bad input: retrying cannot help
+            log.warning("job %s failed: %s", lease.job.id, e.message)
+            reason = e.message
+            action = lambda: self.queue.fail(lease, reason, retry=False)  # noqa: E731
+        except Exception as e:
+            log.exception("job %s crashed", lease.job.id)
+            crash = f"{type(e).__name__}: {e}"
+            action = lambda: self.queue.fail(lease, crash, retry=True)  # noqa: E731
+        else:
+            action = lambda: self.queue.complete(lease, result)  # noqa: E731
+        # the queue may be restarting: keep trying while the lease could still be ours
+        deadline = time.monotonic() + self.lease_s
+        while True:
             try:
-                self.lease = w.queue.renew(self.lease, w.clock(), w.lease_s)
-            except LeaseLost:
-                log.warning("could not renew the lease on %s", self.lease.job.id)
+                await action()
                 return
+            except LeaseLost:
+                log.warning("lease on %s was lost; another worker has the job", lease.job.id)
+                return
+            except QueueUnavailable as e:
+                if time.monotonic() > deadline:
+                    log.error("could not finish %s: %s", lease.job.id, e.message)
+                    return
+                await asyncio.sleep(0.5)

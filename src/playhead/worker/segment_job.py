@@ -1,7 +1,7 @@
-"""One job: render segment k of a render, write its variants and bands to the store.
+"""Segment jobs: render segment k of a render, write its bands and variants to the store.
 
 The payload is self-contained JSON (the render record and the segment index), so any worker
-with the data directory and the store can run any job.
+with the store can run any job; the mezzanine comes through the local read-through cache.
 """
 
 from __future__ import annotations
@@ -11,61 +11,69 @@ import json
 import threading
 import time
 import zipfile
-from pathlib import Path
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from playhead.catalog import Catalog
 from playhead.effects import registry
 from playhead.effects.base import Runner
-from playhead.media.asset import Asset, AssetDir
+from playhead.media.asset import Asset
 from playhead.media.fmp4 import SegmentEncoder
 from playhead.pipeline import SegmentPipeline, SegmentResult
 from playhead.renders import Render
 from playhead.store import Store
 
 
-def job_payload(render: Render, k: int) -> dict[str, Any]:
+def segment_payload(render: Render, k: int) -> dict[str, Any]:
     return {"kind": "segment", "render": render.model_dump(mode="json"), "segment": k}
-
-
-def job_id(render: Render, k: int) -> str:
-    return f"{render.id}:{k}"
 
 
 class PipelineCache:
     """Warm pipelines by render: one loaded model per effect, a few open decoders.
 
-    Creation is locked; a pipeline itself is not thread-safe, so each user serialises its calls.
+    Models and decoders are not thread-safe, so the whole cache is lent to one caller at a time
+    (`use`): nobody can close a pipeline another thread is decoding with. Each worker has its
+    own cache; the single-frame endpoint has one for all its requests.
     """
 
-    def __init__(self, data_dir: Path, batch_size: int = 8, capacity: int = 8) -> None:
-        self.data_dir = data_dir
+    def __init__(self, catalog: Catalog, batch_size: int = 8, capacity: int = 8) -> None:
+        self.catalog = catalog
         self.batch_size = batch_size
         self.capacity = capacity
         self._runners: dict[str, Runner] = {}
-        self._pipelines: dict[str, SegmentPipeline] = {}
+        self._pipelines: OrderedDict[str, SegmentPipeline] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, render: Render) -> SegmentPipeline:
+    @contextmanager
+    def use(self, render: Render) -> Iterator[SegmentPipeline]:
         with self._lock:
-            if render.id not in self._pipelines:
-                if len(self._pipelines) >= self.capacity:  # a few renders' decoders, not all
-                    self._pipelines.pop(next(iter(self._pipelines))).close()
-                effect = registry.get(render.effect)
-                if effect.name not in self._runners:
-                    self._runners[effect.name] = effect.load()
-                adir = AssetDir(self.data_dir / "assets" / render.asset)
-                asset, _ = adir.load()
-                self._pipelines[render.id] = SegmentPipeline(
-                    asset,
-                    adir,
-                    effect,
-                    self._runners[effect.name],
-                    render.effect_params(),
-                    self.batch_size,
-                )
+            yield self._get(render)
+
+    def _get(self, render: Render) -> SegmentPipeline:
+        if render.id in self._pipelines:
+            self._pipelines.move_to_end(render.id)
             return self._pipelines[render.id]
+        while len(self._pipelines) >= self.capacity:  # a few renders' decoders, not all
+            self._pipelines.popitem(last=False)[1].close()
+        effect = registry.get(render.effect)
+        if effect.name not in self._runners:
+            self._runners[effect.name] = effect.load()
+        adir = self.catalog.local(render.asset)
+        asset, _ = adir.load()
+        pipeline = SegmentPipeline(
+            asset, adir, effect, self._runners[effect.name], render.effect_params(), self.batch_size
+        )
+        self._pipelines[render.id] = pipeline
+        return pipeline
+
+    def forget_asset(self, asset_id: str) -> None:
+        with self._lock:
+            for rid in [r for r, p in self._pipelines.items() if p.asset.id == asset_id]:
+                self._pipelines.pop(rid).close()
 
     def close(self) -> None:
         with self._lock:
@@ -74,21 +82,22 @@ class PipelineCache:
             self._pipelines.clear()
 
 
-class SegmentJobRunner:
-    """Runs segment jobs for one worker, keeping models and decoders warm between jobs."""
+class SegmentJob:
+    """Renders segment jobs for one worker, keeping models and decoders warm between jobs."""
 
-    def __init__(self, data_dir: Path, store: Store, batch_size: int = 8) -> None:
+    def __init__(self, catalog: Catalog, store: Store, batch_size: int = 8) -> None:
         self.store = store
-        self.pipelines = PipelineCache(data_dir, batch_size)
+        self.pipelines = PipelineCache(catalog, batch_size)
 
-    def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, payload: dict[str, Any], should_stop: Callable[[], bool]) -> dict[str, Any]:
         render = Render.model_validate(payload["render"])
         k = int(payload["segment"])
         started = time.perf_counter()
-        pipeline = self.pipelines.get(render)
-        result = pipeline.render(k)
+        with self.pipelines.use(render) as pipeline:
+            result = pipeline.render(k, should_stop)
+            asset = pipeline.asset
         rendered = time.perf_counter()
-        self._write(render, pipeline.asset, k, result)
+        write_segment(self.store, render, asset, k, result)
         return {
             "effect": render.effect,
             "frames": result.frames.count,
@@ -96,18 +105,21 @@ class SegmentJobRunner:
             "effect_seconds": rendered - started,
         }
 
-    def _write(self, render: Render, asset: Asset, k: int, result: SegmentResult) -> None:
-        start = result.frames.start
-        self.store.put(render.bands_key(k), pack_bands(result.bands))
-        if "stacked" in render.variants:
-            stacked = variant_encoder(asset, "stacked").encode(start, result.stacked())
-            self.store.put(render.segment_key("stacked", k), stacked.media)
-        composite = variant_encoder(asset, "composite").encode(start, result.composite)
-        # the composite goes last: its presence is what marks the segment ready
-        self.store.put(render.segment_key("composite", k), composite.media)
-
     def close(self) -> None:
         self.pipelines.close()
+
+
+def write_segment(
+    store: Store, render: Render, asset: Asset, k: int, result: SegmentResult
+) -> None:
+    """Bands, then the stacked variant, then the composite: its presence marks the unit ready."""
+    start = result.frames.start
+    store.put(render.bands_key(k), pack_bands(result.bands))
+    if "stacked" in render.variants:
+        stacked = variant_encoder(asset, "stacked").encode(start, result.stacked())
+        store.put(render.segment_key("stacked", k), stacked.media)
+    composite = variant_encoder(asset, "composite").encode(start, result.composite)
+    store.put(render.segment_key("composite", k), composite.media)
 
 
 def init_segment(store: Store, render: Render, asset: Asset, variant: str) -> bytes:

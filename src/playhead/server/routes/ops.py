@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from playhead.effects import registry
-from playhead.server.deps import engine
-from playhead.server.engine import Engine
+from playhead.server.deps import RuntimeDep
 
 router = APIRouter()
-EngineDep = Annotated[Engine, Depends(engine)]
 
 
 @router.get("/healthz")
-def healthz(e: EngineDep) -> dict[str, Any]:
-    alive = sum(w.alive() for w in e.workers)
-    return {"ok": True, "workers": alive, "jobs": e.queue.stats()}
+async def healthz(rt: RuntimeDep) -> dict[str, Any]:
+    stats = await rt.stats()
+    return {
+        "ok": True,
+        "replica": rt.board.replica,
+        "planning": rt.planning.leading,
+        "workers": stats["workers"],
+        "jobs": stats["jobs"],
+    }
 
 
 @router.get("/metrics")
-def metrics(e: EngineDep) -> Response:
-    e.refresh_gauges()
-    return Response(e.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+async def metrics(rt: RuntimeDep) -> Response:
+    await rt.refresh_gauges()
+    return Response(rt.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.get("/api/effects")

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import contextlib
+import uuid
+from typing import Any
 
 import cv2
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from playhead.errors import PlayheadError
+from playhead.board import RequestDone, Requested
+from playhead.errors import NotFoundError, PlayheadError
+from playhead.media.asset import Asset
 from playhead.media.hls import vod_playlist
 from playhead.renders import Render
 from playhead.scheduler import Session
-from playhead.server.catalog import NotFoundError
-from playhead.server.deps import engine
-from playhead.server.engine import Engine
+from playhead.server.deps import RuntimeDep
+from playhead.server.ranges import ranged
+from playhead.server.readiness import SegmentFailedError
+from playhead.server.runtime import Runtime
 from playhead.worker.segment_job import init_segment
 
 router = APIRouter()
-EngineDep = Annotated[Engine, Depends(engine)]
 
 SEGMENT_TYPE = "video/iso.segment"
-IMMUTABLE = "public, max-age=31536000, immutable"  # content-addressed: never changes
+IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}  # content-addressed
 
 
 class NotReadyError(PlayheadError, RuntimeError):
@@ -39,9 +43,15 @@ class RenderRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-def _describe(e: Engine, render: Render, states: bool = False) -> dict[str, Any]:
-    asset = e.catalog.asset(render.asset)
-    out: dict[str, Any] = {
+async def _lookup(rt: Runtime, render_id: str, variant: str | None = None) -> tuple[Render, Asset]:
+    render = await asyncio.to_thread(rt.catalog.render, render_id)
+    if variant is not None and variant not in render.variants:
+        raise NotFoundError(f"render {render.id} has no variant {variant!r}")
+    return render, await asyncio.to_thread(rt.catalog.asset, render.asset)
+
+
+def _describe(render: Render, asset: Asset) -> dict[str, Any]:
+    return {
         "id": render.id,
         "asset": render.asset,
         "effect": render.effect,
@@ -53,95 +63,103 @@ def _describe(e: Engine, render: Render, states: bool = False) -> dict[str, Any]
         "fps": float(asset.fps),
         "playlists": {v: f"/api/renders/{render.id}/{v}/index.m3u8" for v in render.variants},
     }
-    if states:
-        out["segments"] = [
-            {"index": k, "state": s.value} for k, s in enumerate(e.segment_states(render))
-        ]
-    return out
 
 
 @router.post("/api/renders", status_code=201)
-def create(body: RenderRequest, e: EngineDep) -> dict[str, Any]:
-    asset = e.catalog.asset(body.asset)
+def create(body: RenderRequest, rt: RuntimeDep) -> dict[str, Any]:
+    asset = rt.catalog.asset(body.asset)
     render = Render.create(asset, body.effect, body.params)
-    e.catalog.add_render(render)
-    return _describe(e, render)
+    rt.catalog.add_render(render)
+    return _describe(render, asset)
 
 
 @router.get("/api/renders/{render_id}")
-def show(render_id: str, e: EngineDep) -> dict[str, Any]:
-    return _describe(e, e.catalog.render(render_id), states=True)
-
-
-def _variant(render: Render, variant: str) -> None:
-    if variant not in render.variants:
-        raise NotFoundError(f"render {render.id} has no variant {variant!r}")
+async def show(render_id: str, rt: RuntimeDep) -> dict[str, Any]:
+    render, asset = await _lookup(rt, render_id)
+    out = _describe(render, asset)
+    states = await rt.readiness.states(render)
+    out["segments"] = [{"index": k, "state": s.value} for k, s in enumerate(states)]
+    return out
 
 
 @router.get("/api/renders/{render_id}/{variant}/index.m3u8")
-def playlist(render_id: str, variant: str, e: EngineDep) -> Response:
-    render = e.catalog.render(render_id)
-    _variant(render, variant)
-    asset = e.catalog.asset(render.asset)
+async def playlist(render_id: str, variant: str, rt: RuntimeDep) -> Response:
+    _, asset = await _lookup(rt, render_id, variant)
     text = vod_playlist(asset.segment_counts(), asset.fps)
     return Response(text, media_type="application/vnd.apple.mpegurl")
 
 
 @router.get("/api/renders/{render_id}/{variant}/init.mp4")
-async def init_mp4(render_id: str, variant: str, e: EngineDep) -> Response:
-    render = e.catalog.render(render_id)
-    _variant(render, variant)
-    asset = e.catalog.asset(render.asset)
-    data = await asyncio.to_thread(init_segment, e.store, render, asset, variant)
-    return Response(data, media_type="video/mp4", headers={"Cache-Control": IMMUTABLE})
+async def init_mp4(render_id: str, variant: str, rt: RuntimeDep) -> Response:
+    render, asset = await _lookup(rt, render_id, variant)
+    data = await asyncio.to_thread(init_segment, rt.store, render, asset, variant)
+    return Response(data, media_type="video/mp4", headers=IMMUTABLE)
 
 
 @router.get("/api/renders/{render_id}/{variant}/{k}.m4s")
-async def segment(render_id: str, variant: str, k: int, request: Request, e: EngineDep) -> Response:
-    render = e.catalog.render(render_id)
-    _variant(render, variant)
-    asset = e.catalog.asset(render.asset)
+async def segment(
+    render_id: str, variant: str, k: int, request: Request, rt: RuntimeDep
+) -> Response:
+    render, asset = await _lookup(rt, render_id, variant)
     if not 0 <= k < asset.segments:
         raise NotFoundError(f"segment {k} is out of range 0..{asset.segments - 1}")
-    _infer_session(request, e, render, asset.segment_range(k).start)
-    ready = e.is_ready(render, k)
-    e.metrics.cache.labels(result="hit" if ready else "miss").inc()
-    if not ready and not await e.wait_ready(render, k, e.config.segment_wait_s):
-        raise NotReadyError(f"segment {k} is not rendered yet; retry shortly")
-    path = e.store.path(render.segment_key(variant, k))
-    if path is None:
-        raise NotReadyError(f"segment {k} was evicted; retry shortly")
-    return FileResponse(path, media_type=SEGMENT_TYPE, headers={"Cache-Control": IMMUTABLE})
+    await _infer_session(request, rt, render, asset.segment_range(k).start)
+    data = await rt.readiness.fetch(render, variant, k)
+    rt.metrics.cache.labels(result="hit" if data is not None else "miss").inc()
+    if data is None:
+        await _wait_for(rt, render, k)
+        data = await rt.readiness.fetch(render, variant, k)
+        if data is None:
+            raise NotReadyError(f"segment {k} was evicted; retry shortly")
+    return ranged(data, request.headers.get("range"), SEGMENT_TYPE, IMMUTABLE)
 
 
-def _infer_session(request: Request, e: Engine, render: Render, frame: int) -> None:
+async def _wait_for(rt: Runtime, render: Render, k: int) -> None:
+    """Ask the planner for segment k (via the board) and wait, bounded, until it is ready;
+    the request's need ends with the request, however it ends."""
+    error = await rt.readiness.failure(render, k)
+    if error is not None:
+        raise SegmentFailedError(f"segment {k} of render {render.id} failed: {error}")
+    owner = f"{rt.board.replica}:{uuid.uuid4().hex[:12]}"
+    await rt.board.publish(Requested(render=render.id, segment=k, owner=owner, at=rt.clock()))
+    try:
+        if not await rt.readiness.wait(render, k, rt.config.segment_wait_s):
+            raise NotReadyError(f"segment {k} is not rendered yet; retry shortly")
+    finally:
+        done = RequestDone(render=render.id, segment=k, owner=owner)
+        with contextlib.suppress(PlayheadError):  # the board is down: its state expires
+            await asyncio.shield(rt.board.publish(done))
+
+
+async def _infer_session(request: Request, rt: Runtime, render: Render, frame: int) -> None:
     """A player fetching segments plays around them: an HLS client without our WebSocket still
     gets the segments ahead of it rendered in time."""
-    if e.watched(render.id):
+    if rt.viewers.watched(render.id):
         return  # a player that reports over the WebSocket: its reports are better than guesses
     client = request.client.host if request.client else "?"
-    viewer = f"http:{client}:{request.headers.get('user-agent', '')}:{render.id}"
-    e.report(viewer, Session(viewer, render.id, frame, True, 1.0, e.clock()), inferred=True)
+    viewer = f"http:{client}:{request.headers.get('user-agent', '')[:200]}:{render.id}"
+    await rt.viewers.report(
+        viewer, Session(viewer, render.id, frame, True, 1.0, rt.clock()), inferred=True
+    )
 
 
 @router.get("/api/renders/{render_id}/frames/{n}.png")
-async def frame(render_id: str, n: int, e: EngineDep, variant: str = "composite") -> Response:
+async def frame(render_id: str, n: int, rt: RuntimeDep, variant: str = "composite") -> Response:
     """One processed frame: the fast path for scrubbing while paused."""
-    render = e.catalog.render(render_id)
-    _variant(render, variant)
-    asset = e.catalog.asset(render.asset)
+    render, asset = await _lookup(rt, render_id, variant)
     if not 0 <= n < asset.frames:
         raise NotFoundError(f"frame {n} is out of range 0..{asset.frames - 1}")
-    rgb = await asyncio.to_thread(e.frames.render_frame, render, n, variant)
+    rgb = await asyncio.to_thread(rt.frames.render_frame, render, n, variant)
     _, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    return Response(png.tobytes(), media_type="image/png", headers={"Cache-Control": IMMUTABLE})
+    return Response(png.tobytes(), media_type="image/png", headers=IMMUTABLE)
 
 
 @router.get("/api/assets/{asset_id}/index.m3u8")
-def source_playlist(asset_id: str, e: EngineDep) -> Response:
+def source_playlist(asset_id: str, rt: RuntimeDep) -> Response:
     """The untouched source, for side-by-side viewing: a passthrough render, cached like any."""
-    render = e.source_render(asset_id)
-    asset = e.catalog.asset(asset_id)
+    asset = rt.catalog.asset(asset_id)
+    render = Render.create(asset, "passthrough", {})
+    rt.catalog.add_render(render)
     base = f"/api/renders/{render.id}/composite"
     text = vod_playlist(
         asset.segment_counts(), asset.fps, init_uri=f"{base}/init.mp4", uri=base + "/{k}.m4s"

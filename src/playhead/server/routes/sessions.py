@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from playhead.errors import PlayheadError
 from playhead.scheduler import Session
-from playhead.server.deps import ws_engine
-from playhead.server.engine import Engine
+from playhead.server.deps import ws_runtime
+from playhead.server.runtime import Runtime
+from playhead.server.viewers import segment_message
 
 router = APIRouter()
 
@@ -58,19 +59,20 @@ Message = TypeAdapter(Annotated[Watch | Playhead, Field(discriminator="type")])
 
 @router.websocket("/api/sessions")
 async def session(websocket: WebSocket) -> None:
-    e = ws_engine(websocket)
+    rt = ws_runtime(websocket)
     await websocket.accept()
-    conn = _Connection(websocket, e)
+    conn = _Connection(websocket, rt)
     try:
         await conn.serve()
     finally:
-        e.forget(conn.viewer)
+        with contextlib.suppress(PlayheadError):  # the board is down: its state expires
+            await asyncio.shield(rt.viewers.leave(conn.viewer))
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, engine: Engine) -> None:
+    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.ws = websocket
-        self.engine = engine
+        self.rt = runtime
         self.viewer = f"ws:{uuid.uuid4().hex}"
         self.render: str | None = None
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(OUTBOX)
@@ -108,48 +110,52 @@ class _Connection:
             text = await self.ws.receive_text()
             try:
                 msg = Message.validate_python(json.loads(text))
-                self._handle(msg)
+                await self._handle(msg)
             except (json.JSONDecodeError, ValidationError) as e:
                 self.push({"type": "error", "message": _explain(e)})
             except PlayheadError as e:
                 self.push({"type": "error", "message": e.message})
 
-    def _handle(self, msg: Watch | Playhead) -> None:
-        e = self.engine
+    async def _handle(self, msg: Watch | Playhead) -> None:
+        rt = self.rt
         if isinstance(msg, Watch):
-            render = e.catalog.render(msg.render)
+            render = await asyncio.to_thread(rt.catalog.render, msg.render)
             self.render = render.id
-            e.report(self.viewer, Session(self.viewer, render.id, 0, False, 1.0, e.clock()))
-            e.listen(self.viewer, self.push)
-            self.push(self._snapshot())
+            # where the viewer is comes with its first playhead report; until then it is a
+            # paused viewer at the start, which asks for nothing urgent
+            await rt.viewers.report(
+                self.viewer, Session(self.viewer, render.id, 0, False, 1.0, rt.clock())
+            )
+            rt.viewers.attach(self.viewer, self.push)
+            self.push(await self._snapshot())
             return
         if self.render is None:
             self.push({"type": "error", "message": "send a watch message first"})
             return
-        frames = e.catalog.asset(e.catalog.render(self.render).asset).frames
+        render = await asyncio.to_thread(rt.catalog.render, self.render)
+        frames = (await asyncio.to_thread(rt.catalog.asset, render.asset)).frames
         frame = min(msg.frame, frames - 1)
         rate = msg.rate if math.isfinite(msg.rate) else 1.0
-        e.report(
-            self.viewer, Session(self.viewer, self.render, frame, msg.playing, rate, e.clock())
+        await rt.viewers.report(
+            self.viewer, Session(self.viewer, self.render, frame, msg.playing, rate, rt.clock())
         )
 
-    def _snapshot(self) -> dict[str, Any]:
+    async def _snapshot(self) -> dict[str, Any]:
         assert self.render is not None
-        render = self.engine.catalog.render(self.render)
-        states = [s.value for s in self.engine.segment_states(render)]
-        return {"type": "render", "render": render.id, "segments": states}
+        render = await asyncio.to_thread(self.rt.catalog.render, self.render)
+        return segment_message(render.id, await self.rt.readiness.states(render))
 
     async def _write(self) -> None:
         while True:
             try:
                 msg = await asyncio.wait_for(self.outbox.get(), STATS_EVERY_S)
             except TimeoutError:
-                msg = {"type": "stats", **self.engine.stats()}
+                msg = {"type": "stats", **(await self.rt.stats())}
             if self.resync and self.render is not None:
                 self.resync = False
                 while not self.outbox.empty():
                     self.outbox.get_nowait()
-                msg = self._snapshot()
+                msg = await self._snapshot()
             await self.ws.send_json(msg)
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from playhead.errors import PlayheadError
-from playhead.server.catalog import NotFoundError
+from playhead.errors import NotFoundError, PlayheadError
 
 router = APIRouter()
 

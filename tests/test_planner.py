@@ -1,0 +1,261 @@
+"""The event-driven planner: each event replans only what it touches, and the queue it keeps
+is always what planning everything from scratch would keep (a fixed point of `plan`)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from playhead.queue import JobState
+from playhead.scheduler import (
+    CLASS_SPAN,
+    CostModel,
+    DeadlinePolicy,
+    Priority,
+    RenderInfo,
+    SegmentState,
+    Session,
+    get_policy,
+    parse_job_id,
+    priority_class,
+)
+from playhead.scheduler.planner import Ops, Planner
+
+FPS, S = 30.0, 30
+CHEAP = CostModel(prior=1e-4)
+
+
+def info(render_id: str = "r", segments: int = 100, effect: str = "cost") -> RenderInfo:
+    return RenderInfo(render_id, FPS, S, segments * S, effect)
+
+
+def playing(at: int, t: float, render: str = "r", sid: str = "s", rate: float = 1.0) -> Session:
+    return Session(sid, render, at, True, rate, t)
+
+
+def paused(at: int, t: float, render: str = "r", sid: str = "s") -> Session:
+    return Session(sid, render, at, False, 1.0, t)
+
+
+def planner(*renders: RenderInfo, cost: CostModel = CHEAP, workers: int = 4) -> Planner:
+    p = Planner(DeadlinePolicy(), cost)
+    for r in renders or (info(),):
+        p.add_render(r)
+    p.set_workers(workers, 0.0)
+    return p
+
+
+def segments(ops: Ops, render: str = "r") -> list[int]:
+    return [j.segment for j in ops.submit if j.render == render]
+
+
+def test_a_new_paused_viewer_gets_a_short_window_and_nothing_urgent() -> None:
+    p = planner()
+    ops = p.report(paused(0, 1.0), 1.0)
+    assert segments(ops) == [0, 1, 2, 3, 4]
+    assert all(j.klass is Priority.PAUSED for j in ops.submit)
+
+
+def test_steady_playback_adds_one_segment_per_segment_played() -> None:
+    p = planner()
+    first = p.report(playing(0, 0.0), 0.0)
+    assert segments(first) == list(range(30))
+    for t in range(1, 4):  # a worker keeps a segment ahead
+        p.changed(f"r:{t}", JobState.RUNNING, t - 0.9)
+        p.changed(f"r:{t}", JobState.DONE, t - 0.5, {"frames": S, "seconds": 0.4})
+        if t == 1:
+            p.changed("r:0", JobState.RUNNING, 0.0)
+            p.changed("r:0", JobState.DONE, 0.4, {"frames": S, "seconds": 0.4})
+        ops = p.report(playing(t * S, float(t)), float(t))
+        assert segments(ops) == [29 + t] and not ops.reprioritise and not ops.cancel
+
+
+def test_a_seek_is_urgent_until_ready_and_the_mark_leaves_with_the_viewer() -> None:
+    p = planner()
+    p.report(playing(0, 0.0), 0.0)
+    ops = p.report(playing(80 * S, 0.5), 0.5)
+    assert ops.submit[0].segment == 80 and ops.submit[0].klass is Priority.URGENT
+    assert set(ops.cancel) == {f"r:{k}" for k in range(30)}  # behind the new playhead
+    p.changed("r:80", JobState.RUNNING, 0.6)
+    p.changed("r:80", JobState.DONE, 1.2, {"frames": 30, "seconds": 0.6})
+    assert p.renders["r"].urgent == {}
+    # a viewer that seeks and leaves takes its urgent mark with it
+    p.report(playing(50 * S, 2.0), 2.0)
+    assert p.renders["r"].urgent == {50: 2.0}
+    ops = p.leave("s", 2.1)
+    assert p.renders["r"].urgent == {} and "r:50" in ops.cancel
+
+
+def test_requests_mark_until_they_end_and_an_evicted_segment_is_rendered_again() -> None:
+    p = planner()
+    p.add_render(info("x"), ready=[3])
+    ops = p.request("x", 3, "req-1", 5.0)  # its replica found it missing: evicted
+    assert segments(ops, "x") == [3] and ops.submit[0].klass is Priority.URGENT
+    ops = p.unrequest("x", 3, "req-1", 6.0)
+    assert ops.cancel == ["x:3"]  # nobody waits for it any more
+    assert p.unrequest("x", 3, "req-1", 6.0).cancel == []  # idempotent
+
+
+def test_a_failed_segment_answers_with_its_cause_then_is_tried_again() -> None:
+    p = planner()
+    p.report(paused(0, 0.0), 0.0)
+    p.changed("r:0", JobState.RUNNING, 0.1)
+    p.export("r", "e1", 0.2, 0.2)
+    ops = p.changed("r:0", JobState.FAILED, 0.5, error="RuntimeError: boom")
+    assert p.segment_state("r", 0) is SegmentState.FAILED
+    assert p.failure("r", 0) == "RuntimeError: boom"
+    assert ops.failed_exports == [("e1", "segment 0 failed: RuntimeError: boom")]
+    assert "r:0" not in p.queued()
+    assert p.export("r", "e2", 1.0, 1.0).failed_exports[0][0] == "e2"  # fails at once
+    assert not p.tick(10.0).submit  # cooling down
+    ops = p.tick(0.5 + p.failure_cooldown_s)
+    assert "r:0" in [j.job_id for j in ops.submit] and p.failure("r", 0) is None
+
+
+def test_an_export_is_written_once_every_segment_is_ready() -> None:
+    p = planner(info(segments=3))
+    ops = p.export("r", "e1", 1.0, 1.0)
+    assert segments(ops) == [0, 1, 2] and all(j.klass is Priority.EXPORT for j in ops.submit)
+    for k in range(3):
+        p.changed(f"r:{k}", JobState.RUNNING, 2.0)
+        ops = p.changed(f"r:{k}", JobState.DONE, 3.0, {"frames": 30, "seconds": 0.3})
+    assert ops.exports == [("e1", 1.0)]
+    assert not p.report(paused(0, 4.0), 4.0).exports  # asked for once only
+
+
+def test_unneeded_running_work_is_interrupted_only_when_urgent_work_waits() -> None:
+    p = planner(info("a"), info("b"))
+    p.report(playing(0, 0.0, "a", "va"), 0.0)
+    p.changed("a:5", JobState.RUNNING, 0.1)
+    ops = p.leave("va", 0.2)  # nobody needs a:5 now; nothing urgent waits: it finishes
+    assert ops.interrupt == [] and "a:6" in ops.cancel
+    p.report(playing(0, 0.3, "b", "vb"), 0.3)
+    ops = p.report(playing(60 * S, 0.4, "b", "vb"), 0.4)  # a seek: urgent work waits
+    assert ops.interrupt == ["a:5"]
+    assert p.report(playing(60 * S, 0.5, "b", "vb"), 0.5).interrupt == []  # asked once
+
+
+def test_a_deleted_render_cancels_its_work_and_forgets_its_viewers() -> None:
+    p = planner()
+    p.report(playing(0, 0.0), 0.0)
+    p.changed("r:0", JobState.RUNNING, 0.1)
+    p.export("r", "e", 0.1, 0.1)
+    ops = p.drop_render("r")
+    assert len(ops.cancel) == 99 and ops.interrupt == ["r:0"]  # the export wanted them all
+    assert ops.failed_exports == [("e", "the asset was deleted")]
+    assert p.sessions == {} and p.queued() == {}
+    assert not p.tick(1.0) and not p.changed("r:1", JobState.DONE, 1.0)
+
+
+def test_overload_holds_the_greedy_session_and_releases_it_when_capacity_returns() -> None:
+    cost = CostModel(per_frame={"cheap": 0.005, "slow": 0.1})
+    p = planner(info("a", effect="cheap"), info("h", effect="slow"), cost=cost, workers=2)
+    p.report(playing(0, 0.0, "a", "a"), 0.0)
+    ops = p.report(playing(0, 0.0, "h", "h", rate=2.0), 0.0)
+    assert len(segments(ops, "h")) == 9  # held to its share: 9 segments, not 30
+    ops = p.set_workers(20, 0.1)  # the fleet scaled out: the full horizon comes back
+    assert len(segments(ops, "h")) == 21
+
+
+def test_a_reaped_job_back_in_the_queue_gets_its_priority_set() -> None:
+    p = planner()
+    p.report(paused(0, 0.0), 0.0)
+    p.changed("r:0", JobState.RUNNING, 0.1)
+    ops = p.changed("r:0", JobState.QUEUED, 5.0)  # its worker died; the queue gave it back
+    assert [job for job, _ in ops.reprioritise] == ["r:0"]
+    assert priority_class(p.queued()["r:0"]) is Priority.PAUSED
+
+
+def test_resync_rebuilds_the_mirror_from_the_queue() -> None:
+    p = planner()
+    p.report(playing(0, 0.0), 0.0)
+    fresh = planner()  # a new planning replica: sessions first, then the queue
+    fresh.report(playing(0, 0.0), 0.0)
+    waiting = {j: pr for j, pr in p.queued().items() if j != "r:3"}
+    ops = fresh.resync(waiting, ["r:3"], 0.0)
+    assert not ops.submit and not ops.cancel
+    assert fresh.segment_state("r", 3) is SegmentState.RUNNING
+    assert fresh.queued() == waiting
+
+
+# --- property: incremental planning is a fixed point of planning everything -----------------
+
+
+class FakeQueue:
+    """Applies the planner's ops and plays workers: claims, completions, failures."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, float] = {}
+        self.running: set[str] = set()
+
+    def apply(self, ops: Ops) -> None:
+        for job in ops.submit:
+            if job.job_id not in self.running:
+                self.waiting[job.job_id] = job.priority
+        for job_id, priority in ops.reprioritise:
+            if job_id in self.waiting:
+                self.waiting[job_id] = priority
+        for job_id in ops.cancel:
+            self.waiting.pop(job_id, None)
+
+
+def _event(rng: random.Random, p: Planner, q: FakeQueue, now: float) -> Ops:
+    kind = rng.choice(["report", "report", "leave", "request", "unrequest", "work", "work"])
+    render = rng.choice(sorted(p.renders))
+    sid = f"s{rng.randint(0, 5)}"
+    if kind == "report":
+        frames = p.renders[render].info.frames
+        s = Session(
+            sid, render, rng.randrange(frames), rng.random() < 0.7, rng.choice([0.5, 1, 2]), now
+        )
+        return p.report(s, now)
+    if kind == "leave":
+        return p.leave(sid, now)
+    k = rng.randrange(p.renders[render].info.segments)
+    if kind == "request":
+        return p.request(render, k, f"q{k}", now)
+    if kind == "unrequest":
+        return p.unrequest(render, k, f"q{k}", now)
+    if q.running and rng.random() < 0.5:  # a worker finishes
+        job = rng.choice(sorted(q.running))
+        q.running.discard(job)
+        if rng.random() < 0.1:
+            return p.changed(job, JobState.FAILED, now, error="boom")
+        return p.changed(job, JobState.DONE, now, {"frames": S, "seconds": 0.1})
+    if q.waiting:  # a worker claims the most urgent
+        job = min(q.waiting, key=lambda j: (q.waiting[j], j))
+        del q.waiting[job]
+        q.running.add(job)
+        return p.changed(job, JobState.RUNNING, now)
+    return Ops()
+
+
+@pytest.mark.parametrize("name", ["deadline", "on-demand", "sequential"])
+@pytest.mark.parametrize("seed", range(12))
+def test_incremental_planning_matches_planning_everything(name: str, seed: int) -> None:
+    rng = random.Random(seed)
+    cost = CostModel(prior=rng.choice([1e-4, 0.02, 0.2]))
+    workers = rng.choice([0, 1, 4])
+    p = Planner(get_policy(name), cost, share_tolerance=0.0)  # exact: every share move counts
+    for r in "abc":
+        p.add_render(info(r, rng.randint(1, 60)))
+    q = FakeQueue()
+    q.apply(p.set_workers(workers, 0.0))
+    now = 100.0  # one instant: deadlines that depend on "now" compare equal
+    for _ in range(150):
+        q.apply(_event(rng, p, q, now))
+        assert set(q.waiting) == set(p.queued())
+        everything = p.policy.plan(
+            now,
+            list(p.sessions.values()),
+            {rid: r.view for rid, r in p.renders.items()},
+            p.queued(),
+            p.cost,
+            p.workers,
+        )
+        assert not everything.submit and not everything.cancel, (everything, seed)
+        assert not everything.reprioritise
+    for job_id, priority in p.queued().items():
+        assert parse_job_id(job_id)[0] in p.renders
+        assert 0 <= priority < 4 * CLASS_SPAN
