@@ -15,6 +15,11 @@ from playhead.media.ingest import ingest
 from playhead.media.testsrc import make_barcode_video
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _weights() -> None:
     """Weights and samples are fetched by `make setup`; fetching here keeps bare pytest working."""

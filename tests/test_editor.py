@@ -257,7 +257,9 @@ def test_person_then_a_cold_seek_to_70_percent(editor: Editor, carphone_path: Pa
     )
     # the server knows where this viewer is, from the session WebSocket
     deadline = time.monotonic() + 5
-    while not any(s.playhead == target and not s.playing for s in editor.runtime.viewers.sessions_of(render)):
+    while not any(
+        s.playhead == target and not s.playing for s in editor.runtime.viewers.sessions_of(render)
+    ):
         assert time.monotonic() < deadline, f"no report of frame {target} reached the server"
         time.sleep(0.05)
 

@@ -259,3 +259,78 @@ def test_incremental_planning_matches_planning_everything(name: str, seed: int) 
     for job_id, priority in p.queued().items():
         assert parse_job_id(job_id)[0] in p.renders
         assert 0 <= priority < 4 * CLASS_SPAN
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_steady_viewers_are_replanned_in_place_and_exactly(seed: int) -> None:
+    """Viewers play in real time and report as they go; workers keep up. After every event
+    no render misses or keeps a job it should not, and the render the event touched has every
+    priority within twice the tolerance of planning it from scratch (the tolerance a full
+    replan leaves alone, plus the drift a steady viewer's reports may accumulate before its
+    render is replanned in full)."""
+    rng = random.Random(seed)
+    p = Planner(DeadlinePolicy(), CostModel(prior=0.01))
+    for r in "ab":
+        p.add_render(info(r, 80))
+    q = FakeQueue()
+    q.apply(p.set_workers(50, 0.0))
+    now = 100.0
+    sessions: dict[str, Session] = {}
+    for i in range(4):
+        s = playing(rng.randrange(40 * S), now, rng.choice("ab"), f"s{i}")
+        sessions[s.id] = s
+        q.apply(p.report(s, now))
+    in_place = 0
+    replan = p._replan
+
+    def counting(r: object, now: float, ops: Ops, only: set[int] | None = None) -> None:
+        nonlocal in_place
+        in_place += only is not None
+        replan(r, now, ops, only)  # type: ignore[arg-type]
+
+    p._replan = counting  # type: ignore[assignment,method-assign]
+    for _ in range(400):
+        now += rng.uniform(0.01, 0.3)
+        roll = rng.random()
+        if roll < 0.5:  # a report where the viewer really is
+            s = sessions[rng.choice(sorted(sessions))]
+            at = min(int(s.playhead + (now - s.reported_at) * FPS), 80 * S - 1)
+            s = sessions[s.id] = playing(at, now, s.render, s.id)
+            touched = s.render
+            q.apply(p.report(s, now))
+        elif roll < 0.55:  # a seek
+            s = sessions[rng.choice(sorted(sessions))]
+            s = sessions[s.id] = playing(rng.randrange(80 * S), now, s.render, s.id)
+            touched = s.render
+            q.apply(p.report(s, now))
+        elif q.running and roll < 0.8:
+            job = rng.choice(sorted(q.running))
+            q.running.discard(job)
+            touched = parse_job_id(job)[0]
+            q.apply(p.changed(job, JobState.DONE, now, {"frames": S, "seconds": 0.2}))
+        elif q.waiting:
+            job = min(q.waiting, key=lambda j: (q.waiting[j], j))
+            del q.waiting[job]
+            q.running.add(job)
+            touched = parse_job_id(job)[0]
+            q.apply(p.changed(job, JobState.RUNNING, now))
+        else:
+            continue
+        everything = p.policy.plan(
+            now,
+            list(p.sessions.values()),
+            {rid: r.view for rid, r in p.renders.items()},
+            p.queued(),
+            p.cost,
+            p.workers,
+        )
+        assert not everything.submit and not everything.cancel, (everything, seed)
+        queued = p.queued()
+        tolerance = 2 * p.policy.tolerance_s + 1e-9
+        moved = [
+            (job, priority, queued[job])
+            for job, priority in everything.reprioritise
+            if parse_job_id(job)[0] == touched and abs(priority - queued[job]) > tolerance
+        ]
+        assert not moved, (moved, seed)
+    assert in_place > 10  # steady reports were replanned in place

@@ -9,7 +9,7 @@ submitted, unneeded queued jobs are cancelled, running jobs are left alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Set as AbstractSet
 
 from playhead.scheduler.model import (
     SETTLED,
@@ -23,16 +23,50 @@ from playhead.scheduler.model import (
 from playhead.scheduler.priority import Priority, encode_priority
 
 
+class _Need:
+    """One wanted segment: the best priority any need gave it, and the earliest deadline."""
+
+    __slots__ = ("deadline", "depends_on", "k", "klass", "priority", "render")
+
+    def __init__(
+        self,
+        render: RenderState,
+        k: int,
+        priority: float,
+        klass: Priority,
+        deadline: float | None,
+        depends_on: tuple[int, ...],
+    ) -> None:
+        self.render, self.k, self.priority, self.klass = render, k, priority, klass
+        self.deadline, self.depends_on = deadline, depends_on
+
+    def spec(self) -> JobSpec:
+        return JobSpec(
+            render=self.render.info.id,
+            segment=self.k,
+            frames=self.render.info.frame_range(self.k),
+            priority=self.priority,
+            klass=self.klass,
+            deadline=self.deadline,
+            depends_on=self.depends_on,
+        )
+
+
 class Demand:
-    """The jobs a policy wants queued, keyed by job id; and the running ones still wanted."""
+    """The jobs a policy wants queued, keyed by job id; and the running ones still wanted.
 
-    def __init__(self) -> None:
-        self._jobs: dict[str, JobSpec] = {}
+    Needs are recorded cheaply (a policy states dozens per event); a `JobSpec` is made only
+    for what is submitted.
+    """
+
+    def __init__(self, only: AbstractSet[int] | None = None) -> None:
+        self._needs: dict[str, _Need] = {}
         self.running_wanted: set[str] = set()  # running jobs some need still covers
+        self.only = only  # record needs of these segments only (an incremental replan)
 
-    @property
-    def jobs(self) -> Mapping[str, JobSpec]:
-        return self._jobs
+    def deadline(self, job_id: str) -> float | None:
+        need = self._needs.get(job_id)
+        return need.deadline if need else None
 
     def need(
         self,
@@ -47,30 +81,23 @@ class Demand:
 
         The job keeps the most urgent priority over all needs, and the earliest deadline.
         """
-        state = render.state(k)
+        if self.only is not None and k not in self.only:
+            return render.states.get(k) not in SETTLED
+        state = render.states.get(k)
         if state in SETTLED:
             if state is SegmentState.RUNNING:
                 self.running_wanted.add(segment_job_id(render.info.id, k))
             return False
         priority = encode_priority(klass, key)
         job_id = segment_job_id(render.info.id, k)
-        old = self._jobs.get(job_id)
-        if old is not None:
-            if old.deadline is not None and (deadline is None or old.deadline < deadline):
-                deadline = old.deadline
-            if old.priority <= priority:
-                if deadline != old.deadline:
-                    self._jobs[job_id] = replace(old, deadline=deadline)
-                return True
-        self._jobs[job_id] = JobSpec(
-            render=render.info.id,
-            segment=k,
-            frames=render.info.frame_range(k),
-            priority=priority,
-            klass=klass,
-            deadline=deadline,
-            depends_on=depends_on,
-        )
+        old = self._needs.get(job_id)
+        if old is None:
+            self._needs[job_id] = _Need(render, k, priority, klass, deadline, depends_on)
+            return True
+        if deadline is not None and (old.deadline is None or deadline < old.deadline):
+            old.deadline = deadline
+        if priority < old.priority:
+            old.priority, old.klass = priority, klass
         return True
 
     def need_export(self, render: RenderState) -> None:
@@ -97,15 +124,15 @@ class Demand:
         left alone.
         """
         wanted = {
-            job_id: job
-            for job_id, job in self._jobs.items()
-            if _inputs_ready(job, renders.get(job.render))
+            job_id: need
+            for job_id, need in self._needs.items()
+            if not need.depends_on or _inputs_ready(need, renders.get(need.render.info.id))
         }
-        submit = [job for job_id, job in wanted.items() if job_id not in queued]
+        submit = [need.spec() for job_id, need in wanted.items() if job_id not in queued]
         moved = [
-            (job_id, job.priority)
-            for job_id, job in wanted.items()
-            if job_id in queued and abs(queued[job_id] - job.priority) > tolerance
+            (job_id, need.priority)
+            for job_id, need in wanted.items()
+            if job_id in queued and abs(queued[job_id] - need.priority) > tolerance
         ]
         cancel = [
             job_id for job_id in queued if job_id not in wanted and _cancellable(job_id, renders)
@@ -121,8 +148,10 @@ def media_time(render: RenderState, k: int) -> float:
     return render.info.first_frame(k) / render.info.fps
 
 
-def _inputs_ready(job: JobSpec, render: RenderState | None) -> bool:
-    return render is not None and all(render.state(d) is SegmentState.READY for d in job.depends_on)
+def _inputs_ready(need: _Need, render: RenderState | None) -> bool:
+    return render is not None and all(
+        render.state(d) is SegmentState.READY for d in need.depends_on
+    )
 
 
 def _cancellable(job_id: str, renders: Mapping[str, RenderState]) -> bool:

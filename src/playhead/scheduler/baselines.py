@@ -26,6 +26,11 @@ class OnDemandPolicy(PolicyBase):
     ignored, so nothing is rendered ahead and every segment is a wait for the player.
     """
 
+    def edges(
+        self, planned: Session, old: Session, new: Session, render: RenderState
+    ) -> set[int] | None:
+        return set()  # playheads change nothing
+
     def needs(
         self,
         demand: Demand,
@@ -47,6 +52,11 @@ class SequentialPolicy(PolicyBase):
     The key is the segment index, so several watched renders advance side by side; playheads,
     seeks and HTTP requests change nothing.
     """
+
+    def edges(
+        self, planned: Session, old: Session, new: Session, render: RenderState
+    ) -> set[int] | None:
+        return set()  # playheads change nothing while someone watches
 
     def needs(
         self,

@@ -106,6 +106,27 @@ class DeadlinePolicy(PolicyBase):
                 demand.need(render, k, Priority.URGENT, since)
         demand.need_export(render)
 
+    def edges(
+        self, planned: Session, old: Session, new: Session, render: RenderState
+    ) -> set[int] | None:
+        """A viewer playing on undisturbed keeps its absolute deadlines: only the segments
+        its playhead left behind and those its horizon reached change (and the two after
+        the playhead, within which a request is urgent rather than prefetch). A seek, pause,
+        rate change, or reports that drifted past the tolerance from the one its render was
+        last planned with (``planned``), change everything."""
+        if not (planned.moving and old.moving and new.moving):
+            return None
+        if not planned.rate == old.rate == new.rate:
+            return None
+        info = render.info
+        speed = info.fps * new.rate
+        expected = planned.playhead + (new.reported_at - planned.reported_at) * speed
+        if abs(new.playhead - expected) > self.tolerance_s * speed:
+            return None
+        first_old, first_new = info.segment_of(old.playhead), info.segment_of(new.playhead)
+        end_old, end_new = self.horizon_end(old, render), self.horizon_end(new, render)
+        return {*range(first_old, first_new + 2), *range(end_old + 1, end_new + 1)}
+
     def horizon_end(self, session: Session, render: RenderState) -> int:
         """The last segment a session's horizon reaches, from where it was reported."""
         info = render.info
@@ -127,14 +148,15 @@ class DeadlinePolicy(PolicyBase):
         playhead = min(session.playhead, info.frames - 1)
         speed = info.fps * session.rate
         last = self.horizon_end(session, render)
+        states, seg = render.states, info.segment_frames
         stuck_at: int | None = None  # where the player must wait: the first missing frame
         work = 0.0  # estimated worker-seconds of this session's missing segments so far
         kept = 0
         for k in range(info.segment_of(playhead), last + 1):
-            state = render.state(k)
+            state = states.get(k)
             if state is SegmentState.READY:
                 continue
-            start = info.first_frame(k)
+            start = k * seg
             deadline = session.reported_at + max(0, start - playhead) / speed
             if stuck_at is None:
                 stuck_at = max(playhead, start)

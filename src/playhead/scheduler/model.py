@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import StrEnum
 
 from playhead.scheduler.priority import Priority
@@ -51,7 +52,7 @@ class RenderInfo:
                 f"got {self.frames} and {self.segment_frames}"
             )
 
-    @property
+    @cached_property
     def segments(self) -> int:
         return -(-self.frames // self.segment_frames)
 

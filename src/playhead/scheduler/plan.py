@@ -46,6 +46,20 @@ class PolicyBase(ABC):
         """Record in ``demand`` every segment of ``render`` that is needed, and how badly.
         ``sessions`` are the sessions watching this render."""
 
+    def edges(
+        self, planned: Session, old: Session, new: Session, render: RenderState
+    ) -> set[int] | None:
+        """When a session reports ``new`` after ``old`` (same render; ``planned`` is the
+        report its render was last planned with in full), the only segments whose needs can
+        have changed; None when any may have. Planners use it to replan a steady viewer's
+        report in O(1). The safe default: any may have."""
+        return None
+
+    def horizon_end(self, session: Session, render: RenderState) -> int:
+        """The last segment a session's own needs reach (beyond it, nothing it wants is
+        missing). The default: the segment under its playhead."""
+        return render.info.segment_of(session.playhead)
+
     def plan(
         self,
         now: float,

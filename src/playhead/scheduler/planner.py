@@ -162,6 +162,9 @@ class Planner:
         self._interrupted: set[str] = set()
         self._cooldowns: list[tuple[float, str, int]] = []  # (until, render, k) of failures
         self._spf_used: dict[str, float] = {}  # cost per frame the current shares assumed
+        self._stalled: set[str] = set()  # sessions whose deadlines move with time
+        self._planned: dict[str, Session] = {}  # each session's report at its render's last
+        # full replan: steady reports may drift from it by the policy's tolerance, no more
 
     # ---- what the planner knows -----------------------------------------------------------
 
@@ -219,19 +222,57 @@ class Planner:
             self._replan(self.renders.get(old.render), now, ops)
             old = None
         r = self.renders[session.render]
-        if old is not None and self._is_seek(old, session, r.info):
+        seek = old is not None and self._is_seek(old, session, r.info)
+        if seek:
             for k in [k for k, by in r.urgent_by.items() if session.id in by]:
                 r.mark("urgent", k, session.id, None)
             k = r.info.segment_of(session.playhead)
             if r.states.get(k) is not SegmentState.READY:
                 r.mark("urgent", k, session.id, now)
+        only = None if seek else self._steady(old, session, r, now)
         self._unload(old)
         self.sessions[session.id] = session
         r.sessions.add(session.id)
         self._load(session)
         self._update_shares(now, ops, changed=old is None or old.rate != session.rate)
-        self._replan(r, now, ops)
+        self._replan(r, now, ops, only)
         return ops
+
+    def _steady(self, old: Session | None, new: Session, r: _Render, now: float) -> set[int] | None:
+        """For a viewer going on undisturbed, the only segments whose needs can have changed
+        (the policy says which); None when the whole render must be replanned: a new viewer,
+        an overloaded fleet (shares move), or a stalled viewer of the render (its deadlines
+        move with time)."""
+        planned = self._planned.get(new.id)
+        if old is None or planned is None or self._overloaded or old.id in self._stalled:
+            return None
+        edges = self.policy.edges(planned, old, new, r.view)
+        if edges is None or self._is_stalled(new, r, now):
+            return None
+        others = (self.sessions[sid] for sid in r.sessions if sid != new.id)
+        if any(self._is_stalled(s, r, now) for s in others):
+            return None  # their deadlines moved with the clock: replan them too
+        return edges
+
+    def _is_stalled(self, s: Session, r: _Render, now: float) -> bool:
+        """Has the player reached a segment that is not ready (so deadlines move with time)?"""
+        if not s.moving:
+            return False
+        info, states = r.info, r.states
+        k, end = info.segment_of(s.playhead), self.policy.horizon_end(s, r.view)
+        while k <= end and states.get(k) is SegmentState.READY:
+            k += 1
+        if k > end:  # all it needs is ready
+            self._stalled.discard(s.id)
+            return False
+        stuck = max(min(s.playhead, info.frames - 1), info.first_frame(k))
+        at = s.playhead + (now - s.reported_at) * info.fps * s.rate
+        stalled = at >= stuck and (now > s.reported_at or stuck > s.playhead)
+        if stalled:
+            self._stalled.add(s.id)
+        else:
+            self._stalled.discard(s.id)
+        return stalled
 
     def leave(self, session_id: str, now: float) -> Ops:
         ops = Ops()
@@ -249,6 +290,8 @@ class Planner:
             return
         self._unload(old)
         self._shares.pop(session_id, None)
+        self._stalled.discard(session_id)
+        self._planned.pop(session_id, None)
         r = self.renders.get(old.render)
         if r is not None:
             r.sessions.discard(session_id)
@@ -322,6 +365,8 @@ class Planner:
         if r is None or not 0 <= k < r.info.segments:
             return ops
         self._interrupted.discard(job_id)
+        # a stalled viewer's deadlines move with the clock: its render is replanned whole
+        stalled = any(self._is_stalled(self.sessions[sid], r, now) for sid in r.sessions)
         if state is JobState.QUEUED:
             r.queued.setdefault(job_id, UNKNOWN)  # e.g. a reaped job back in the queue
             r.set_state(k, SegmentState.QUEUED)
@@ -331,13 +376,19 @@ class Planner:
             if state is JobState.RUNNING:
                 r.set_state(k, SegmentState.RUNNING)
                 r.running_since[k] = now
+                if not (self._overloaded or stalled):
+                    return ops  # it was needed and still is: nothing else moves
             elif state is JobState.CANCELLED:
                 r.set_state(k, SegmentState.IDLE)
             elif state is JobState.DONE:
                 r.set_state(k, SegmentState.READY)
                 r.clear_marks(k)
+                r.unneeded_running.discard(job_id)
+                self._unneeded.discard(job_id)
                 if self._learn_cost(r, result):
                     self._update_shares(now, ops, changed=True)
+                if not (r.exports or self._overloaded or stalled):
+                    return ops  # nobody is stalled: no deadline moves
             elif state is JobState.FAILED:
                 r.set_state(k, SegmentState.FAILED)
                 r.failed_until[k] = now + self.failure_cooldown_s
@@ -380,6 +431,8 @@ class Planner:
             if r is not None and r.failed_until.get(k) == until:
                 r.set_state(k, SegmentState.IDLE)
                 touched.add(render_id)
+        # a stalled viewer's deadlines move with the clock (see the deadline policy's rule 4)
+        touched |= {self.sessions[sid].render for sid in self._stalled if sid in self.sessions}
         for render_id in sorted(touched):
             self._replan(self.renders[render_id], now, ops)
         self._update_shares(now, ops, changed=True)  # the cost model moves with completions
@@ -466,20 +519,31 @@ class Planner:
 
     # ---- one render -------------------------------------------------------------------------
 
-    def _replan(self, r: _Render | None, now: float, ops: Ops) -> None:
+    def _replan(
+        self, r: _Render | None, now: float, ops: Ops, only: set[int] | None = None
+    ) -> None:
+        """Diff a render's needs against what it has queued: all its segments, or ``only``
+        those an event can have changed."""
         if r is None:
             return
-        demand = Demand()
+        demand = Demand(only)
         sessions = [self.sessions[s] for s in r.sessions]
+        if only is None:
+            for s in sessions:
+                self._is_stalled(s, r, now)
+                self._planned[s.id] = s
         self.policy.needs(demand, now, r.view, sessions, self._shares, self.cost)
-        plan = demand.plan({r.info.id: r.view}, r.queued, self.policy.tolerance_s)
+        queued = r.queued
+        if only is not None:
+            ids = (segment_job_id(r.info.id, k) for k in only)
+            queued = {j: r.queued[j] for j in ids if j in r.queued}
+        plan = demand.plan({r.info.id: r.view}, queued, self.policy.tolerance_s)
         for spec in plan.submit:
             self._queue(r, spec.job_id, spec.priority, spec.deadline)
             r.set_state(spec.segment, SegmentState.QUEUED)
         ops.submit.extend(plan.submit)
         for job_id, priority in plan.reprioritise:
-            spec = demand.jobs[job_id]
-            self._queue(r, job_id, priority, spec.deadline)
+            self._queue(r, job_id, priority, demand.deadline(job_id))
         ops.reprioritise.extend(plan.reprioritise)
         for job_id in plan.cancel:
             r.queued.pop(job_id, None)
@@ -487,10 +551,17 @@ class Planner:
             self.deadlines.pop(job_id, None)
             r.set_state(parse_job_id(job_id)[1], SegmentState.IDLE)
         ops.cancel.extend(plan.cancel)
-        running = {segment_job_id(r.info.id, k) for k in r.running_since}
-        self._unneeded -= r.unneeded_running
-        r.unneeded_running = running - demand.running_wanted
-        self._unneeded |= r.unneeded_running
+        running = {
+            segment_job_id(r.info.id, k) for k in r.running_since if only is None or k in only
+        }
+        unneeded = running - demand.running_wanted
+        if only is None:
+            self._unneeded -= r.unneeded_running
+            r.unneeded_running = unneeded
+        else:
+            self._unneeded -= running & r.unneeded_running
+            r.unneeded_running = (r.unneeded_running - running) | unneeded
+        self._unneeded |= unneeded
         if r.exports and r.ready == r.info.segments:
             for eid, since in sorted(r.exports.items()):
                 if eid not in r.exports_sent:

@@ -27,5 +27,6 @@ class ServeConfig:
     store: str | None = None  # file:///path or s3://bucket/prefix (default: data_dir)
     queue_name: str = "segments"
     max_attempts: int = 3
+    retry_backoff_s: float = 0.5  # a failed attempt is retried after this, doubling each time
     sample: bool = False  # ingest the sample clip when the library is empty
     planning: PlanningConfig = field(default_factory=PlanningConfig)

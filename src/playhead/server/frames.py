@@ -16,9 +16,9 @@ from playhead.worker.segment_job import PipelineCache
 
 
 class FrameService:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, capacity: int = 8) -> None:
         # one cache, lent to one request at a time: models and decoders are not re-entrant
-        self._pipelines = PipelineCache(catalog, batch_size=1)
+        self._pipelines = PipelineCache(catalog, batch_size=1, capacity=capacity)
 
     def render_frame(self, render: Render, n: int, variant: str) -> np.ndarray:
         with self._pipelines.use(render) as pipeline:

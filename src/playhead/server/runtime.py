@@ -79,7 +79,8 @@ class Runtime:
         else:
             store = LocalStore(config.data_dir, config.cache_bytes)
         if config.redis is None:
-            return cls(config, store, MemoryQueue(config.max_attempts), MemoryBoard())
+            queue = MemoryQueue(config.max_attempts, config.retry_backoff_s)
+            return cls(config, store, queue, MemoryBoard())
         from playhead.board.redis import RedisBoard
         from playhead.queue.redis import RedisQueue
 

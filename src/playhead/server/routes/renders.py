@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import cv2
@@ -33,6 +34,11 @@ IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}  # content-
 class NotReadyError(PlayheadError, RuntimeError):
     status = 503
     code = "not_ready"
+
+
+class ClientGoneError(PlayheadError, ConnectionError):
+    status = 499  # nobody reads it: the client is gone
+    code = "client_gone"
 
 
 class RenderRequest(BaseModel):
@@ -107,7 +113,7 @@ async def segment(
     data = await rt.readiness.fetch(render, variant, k)
     rt.metrics.cache.labels(result="hit" if data is not None else "miss").inc()
     if data is None:
-        await _wait_for(rt, render, k)
+        await _first(_wait_for(rt, render, k), _disconnected(request))
         data = await rt.readiness.fetch(render, variant, k)
         if data is None:
             raise NotReadyError(f"segment {k} was evicted; retry shortly")
@@ -129,6 +135,27 @@ async def _wait_for(rt: Runtime, render: Render, k: int) -> None:
         done = RequestDone(render=render.id, segment=k, owner=owner)
         with contextlib.suppress(PlayheadError):  # the board is down: its state expires
             await asyncio.shield(rt.board.publish(done))
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client goes away (a GET has no body left to read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _first(work: Coroutine[Any, Any, None], gone: Coroutine[Any, Any, None]) -> None:
+    """Race the work against the client going away; cancel the loser. A client that left
+    ends the wait at once (and so its request's need on the board)."""
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(gone)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if tasks[0] not in done:
+        raise ClientGoneError("the client went away")
+    tasks[0].result()
 
 
 async def _infer_session(request: Request, rt: Runtime, render: Render, frame: int) -> None:
