@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PLAYHEAD := .venv/bin/playhead
 
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run cluster test lint typecheck pytest bench clean
 
 setup: .venv/.installed
 	@scripts/apt-ensure.sh
@@ -20,6 +20,10 @@ setup: .venv/.installed
 PORT ?= 8000
 run: setup
 	$(PLAYHEAD) serve --port $(PORT)
+
+# scale-out on one machine: Redis, an S3 server, 2 API replicas behind a proxy, 2 workers
+cluster: setup
+	$(PLAYHEAD) cluster --port $(PORT)
 
 test: setup lint typecheck pytest
 

@@ -5,6 +5,7 @@ set -euo pipefail
 needed=(
   "chromium chromium"
   "npm npm"
+  "redis-server redis-server"
 )
 missing=()
 for entry in "${needed[@]}"; do

@@ -31,9 +31,9 @@ class StoreConformance(ABC):
 
     def test_write_once_keeps_the_first_value_unless_overwriting(self) -> None:
         s = self.store()
-        s.put("renders/r/0/composite.m4s", b"first")
-        s.put("renders/r/0/composite.m4s", b"second")
-        assert s.get("renders/r/0/composite.m4s") == b"first"
+        s.put("cache/r/0/composite.m4s", b"first")
+        s.put("cache/r/0/composite.m4s", b"second")
+        assert s.get("cache/r/0/composite.m4s") == b"first"
         s.put("exports/e.json", b"rendering", overwrite=True)
         s.put("exports/e.json", b"done", overwrite=True)
         assert s.get("exports/e.json") == b"done"
@@ -53,15 +53,16 @@ class StoreConformance(ABC):
 
     def test_keys_are_listed_by_prefix_in_order(self) -> None:
         s = self.store()
-        for key in ["renders/b/1/composite.m4s", "renders/a.json", "renders/a/0/bands.npz"]:
+        for key in ["cache/b/1/composite.m4s", "renders/a.json", "renders/a/init/composite.mp4"]:
             s.put(key, b"x")
         s.put("renders/ab.json", b"x")
-        assert list(s.keys("renders/a/")) == ["renders/a/0/bands.npz"]
+        assert list(s.keys("renders/a/")) == ["renders/a/init/composite.mp4"]
         assert list(s.keys("renders/a")) == [
             "renders/a.json",
-            "renders/a/0/bands.npz",
+            "renders/a/init/composite.mp4",
             "renders/ab.json",
         ]
+        assert list(s.keys("cache/")) == ["cache/b/1/composite.m4s"]
         assert len(list(s.keys())) == 4
         assert list(s.keys("nothing/here/")) == []
 
@@ -69,10 +70,10 @@ class StoreConformance(ABC):
         s = self.store()
         for variant in ("composite", "stacked"):
             s.put(segment_key("r", 3, variant), b"x")
-        s.put("renders/r/3/bands.npz", b"x")
+        s.put("cache/r/3/bands.npz", b"x")
         s.put(segment_key("r", 4, "composite"), b"x")
         assert s.delete_prefix(unit_prefix("r", 3)) == 3
-        assert list(s.keys("renders/r/")) == ["renders/r/4/composite.m4s"]
+        assert list(s.keys("cache/r/")) == ["cache/r/4/composite.m4s"]
 
     @pytest.mark.parametrize(
         "key", ["../x", "/abs", "a/../../b", "", "a b", "a//b", "./a", "a/", "seg.part"]
@@ -84,11 +85,9 @@ class StoreConformance(ABC):
     def test_concurrent_writers_of_one_key_leave_one_whole_value(self) -> None:
         s = self.store()
         values = [bytes([i]) * 200_000 for i in range(6)]
-        threads = [
-            threading.Thread(target=s.put, args=("renders/r/0/bands.npz", v)) for v in values
-        ]
+        threads = [threading.Thread(target=s.put, args=("cache/r/0/bands.npz", v)) for v in values]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert s.get("renders/r/0/bands.npz") in values
+        assert s.get("cache/r/0/bands.npz") in values

@@ -23,7 +23,7 @@ class TestLocalStore(StoreConformance):
 
 
 def _unit(s: LocalStore, render: str, k: int, size: int = 10) -> None:
-    s.put(f"renders/{render}/{k}/bands.npz", b"b" * size)
+    s.put(f"cache/{render}/{k}/bands.npz", b"b" * size)
     s.put(segment_key(render, k, "composite"), b"c" * size)
 
 
@@ -40,8 +40,8 @@ def test_eviction_takes_whole_units_least_recently_used_first(tmp_path: Path) ->
         _unit(s, "r", k)
     s.get(segment_key("r", 0, "composite"))  # segment 0 is now the most recent
     _unit(s, "r", 3)  # over budget: segment 1 goes, all of it
-    assert list(s.keys("renders/r/1/")) == []
-    assert s.exists(segment_key("r", 0, "composite")) and s.exists("renders/r/0/bands.npz")
+    assert list(s.keys("cache/r/1/")) == []
+    assert s.exists(segment_key("r", 0, "composite")) and s.exists("cache/r/0/bands.npz")
     assert s.size() == 60
 
 
@@ -57,7 +57,7 @@ def test_sweep_counts_what_other_processes_wrote_and_evicts(tmp_path: Path) -> N
     other = LocalStore(tmp_path)  # another process sharing the directory
     _unit(other, "r", 0)
     old = time.time() - 100
-    for path in (tmp_path / "renders/r/0").iterdir():
+    for path in (tmp_path / "cache/r/0").iterdir():
         os.utime(path, (old, old))
     _unit(other, "r", 1)
     assert s.size() == 0  # not seen yet
@@ -69,9 +69,9 @@ def test_sweep_counts_what_other_processes_wrote_and_evicts(tmp_path: Path) -> N
 def test_restart_rebuilds_accounting_and_cleans_old_partial_writes(tmp_path: Path) -> None:
     s = LocalStore(tmp_path)
     _unit(s, "r", 0)
-    crashed = tmp_path / "renders/r/0/bands.npz.123.part"
+    crashed = tmp_path / "cache/r/0/bands.npz.123.part"
     crashed.write_bytes(b"half")
-    in_progress = tmp_path / "renders/r/0/stacked.m4s.456.part"
+    in_progress = tmp_path / "cache/r/0/stacked.m4s.456.part"
     in_progress.write_bytes(b"half")
     old = time.time() - 7200
     os.utime(crashed, (old, old))
@@ -82,8 +82,8 @@ def test_restart_rebuilds_accounting_and_cleans_old_partial_writes(tmp_path: Pat
 
 def test_a_file_already_in_place_is_only_counted(tmp_path: Path) -> None:
     s = LocalStore(tmp_path)
-    path = tmp_path / "renders/r/0/composite.m4s"
+    path = tmp_path / "cache/r/0/composite.m4s"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x" * 7)
-    s.put_file("renders/r/0/composite.m4s", path)
-    assert s.size() == 7 and s.local_path("renders/r/0/composite.m4s") == path
+    s.put_file("cache/r/0/composite.m4s", path)
+    assert s.size() == 7 and s.local_path("cache/r/0/composite.m4s") == path

@@ -23,6 +23,7 @@ from playhead.store.layout import (
     asset_key,
     asset_prefix,
     asset_render_marker,
+    cache_prefix,
     render_prefix,
     render_record,
 )
@@ -103,6 +104,7 @@ class Catalog:
         self.store.delete(asset_key(aid, "asset.json"))
         for rid in renders:
             self.store.delete(render_record(rid))
+            self.store.delete_prefix(cache_prefix(rid))
             self.store.delete_prefix(render_prefix(rid))
         self.store.delete_prefix(asset_prefix(aid))
         self.forget(aid, renders)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -87,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=25.0, help="seconds to finish a job after SIGTERM"
     )
     w.set_defaults(func=_worker)
+
+    c = sub.add_parser(
+        "cluster", help="a real multi-process deployment here: Redis, S3, replicas, workers"
+    )
+    _data_option(c)
+    c.add_argument("--port", type=int, default=8000, help="the load balancer's port")
+    c.add_argument("--replicas", type=int, default=2, help="API replicas")
+    c.add_argument("--workers", type=int, default=2, help="worker processes")
+    c.set_defaults(func=_cluster)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(metavar="BENCHMARK")
@@ -193,6 +203,24 @@ def _worker(args: argparse.Namespace) -> int:
         grace_s=args.grace,
     )
     return asyncio.run(run(config))
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from playhead.cluster.run import Cluster, ClusterConfig, environment_summary
+
+    data = Path(args.data) if args.data else paths.home() / "cluster"
+    config = ClusterConfig(data, args.replicas, args.workers, args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Cluster(config) as cluster:
+        print(environment_summary(cluster), file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+        print("playhead: stopping the cluster", file=sys.stderr)
+    return 0
 
 
 def _bench_qoe(args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ from playhead.errors import PlayheadError
 log = logging.getLogger(__name__)
 
 STREAM_LEN = 100_000
+TAIL_MS = 500  # one blocking read of the stream; also how long closing may wait for it
 T = TypeVar("T")
 
 
@@ -66,6 +67,7 @@ class RedisBoard:
         self._k = f"ph:{name}:"
         self._listeners: list[BoardListener] = []
         self._tail: asyncio.Task[None] | None = None
+        self._closing = False
         self._last_id = "0-0"
 
     @classmethod
@@ -77,8 +79,7 @@ class RedisBoard:
         )
         board = cls(client, url, name, replica or f"replica-{uuid.uuid4().hex[:8]}")
         last = await board._call(lambda: client.xrevrange(board._k + "events", count=1))
-        board._last_id = last[0][0] if last else "0-0"
-        board._tail = asyncio.create_task(board._follow(), name="board-tail")
+        board._last_id = last[0][0] if last else "0-0"  # listeners hear what comes after
         return board
 
     async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -118,17 +119,19 @@ class RedisBoard:
 
     def listen(self, listener: BoardListener) -> Callable[[], None]:
         self._listeners.append(listener)
+        if self._tail is None:  # the stream is tailed once someone listens
+            self._tail = asyncio.create_task(self._follow(), name="board-tail")
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def _follow(self) -> None:
-        """Tail the event stream for the listeners; survive Redis restarts."""
+        """Tail the event stream for the listeners; survive Redis restarts. It stops by
+        itself when closing: redis-py cannot cancel a blocking read cleanly (the connection
+        is left mid-command and the task may never finish), so it is never cancelled."""
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
-                found = await self._r.xread({self._k + "events": self._last_id}, block=1000)
+                found = await self._r.xread({self._k + "events": self._last_id}, block=TAIL_MS)
                 backoff = 0.1
-            except asyncio.CancelledError:
-                raise
             except RedisError as e:
                 log.warning("board tail: %s; retrying in %.1f s", e, backoff)
                 await asyncio.sleep(backoff)
@@ -252,10 +255,9 @@ class RedisBoard:
         return await self._call(run)
 
     async def close(self) -> None:
+        self._closing = True
         if self._tail is not None:
-            self._tail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tail
+            await self._tail  # back within one blocking read
         self._listeners.clear()
         await self._r.aclose()
 

@@ -23,7 +23,7 @@ from playhead.queue import Change, JobState, WorkQueue
 from playhead.renders import Render
 from playhead.scheduler import SegmentState, parse_job_id
 from playhead.store import Store
-from playhead.store.layout import failure_key, ready_segment, render_prefix
+from playhead.store.layout import cache_prefix, failure_key, ready_segment
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Readiness:
     async def ready_set(self, render: Render) -> set[int]:
         """The ready segments of ``render`` (listed from the store the first time)."""
         if render.id not in self._ready:
-            keys = await asyncio.to_thread(lambda: list(self.store.keys(render_prefix(render.id))))
+            keys = await asyncio.to_thread(lambda: list(self.store.keys(cache_prefix(render.id))))
             found = {seg[1] for key in keys if (seg := ready_segment(key)) is not None}
             self._ready.setdefault(render.id, set()).update(found)
         return self._ready[render.id]

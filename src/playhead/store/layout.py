@@ -23,7 +23,8 @@ ASSET_FILES = ("index.json", "mezzanine.mp4", "asset.json")  # in write order: r
 UNIT_FILES = ("bands.npz", "stacked.m4s", "composite.m4s")  # in write order: composite last
 READY_FILE = "composite.m4s"
 
-_UNIT = re.compile(r"^(renders/[A-Za-z0-9]+/\d+/)[^/]+$")
+CACHE = "cache/"
+_UNIT = re.compile(r"^(cache/[A-Za-z0-9]+/\d+/)[^/]+$")
 
 
 def asset_key(asset_id: str, name: str) -> str:
@@ -43,7 +44,13 @@ def render_record(render_id: str) -> str:
 
 
 def render_prefix(render_id: str) -> str:
+    """The render's own files (init segments), kept as long as the render."""
     return f"renders/{render_id}/"
+
+
+def cache_prefix(render_id: str) -> str:
+    """Every cached segment unit of the render."""
+    return f"{CACHE}{render_id}/"
 
 
 def init_key(render_id: str, variant: str) -> str:
@@ -51,20 +58,20 @@ def init_key(render_id: str, variant: str) -> str:
 
 
 def unit_prefix(render_id: str, k: int) -> str:
-    return f"renders/{render_id}/{k}/"
+    return f"{CACHE}{render_id}/{k}/"
 
 
 def segment_key(render_id: str, k: int, variant: str) -> str:
-    return f"renders/{render_id}/{k}/{variant}.m4s"
+    return f"{CACHE}{render_id}/{k}/{variant}.m4s"
 
 
 def bands_key(render_id: str, k: int) -> str:
-    return f"renders/{render_id}/{k}/bands.npz"
+    return f"{CACHE}{render_id}/{k}/bands.npz"
 
 
 def failure_key(render_id: str, k: int) -> str:
     """Why segment k failed for good, and when: written by the planner, read by any replica."""
-    return f"renders/{render_id}/{k}/failed.json"
+    return f"{CACHE}{render_id}/{k}/failed.json"
 
 
 def export_record(export_id: str) -> str:

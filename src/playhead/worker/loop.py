@@ -121,6 +121,7 @@ class Worker:
     async def _work(self, lease: Lease) -> None:
         started = time.perf_counter()
         self.current = lease.job.id
+        log.info("%s: claimed %s (attempt %d)", self.name, lease.job.id, lease.attempt)
         stop = threading.Event()
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(self.executor, self.execute, lease.job.payload, stop.is_set)
@@ -169,6 +170,7 @@ class Worker:
             action = lambda: self.queue.fail(lease, crash, retry=True)  # noqa: E731
         else:
             action = lambda: self.queue.complete(lease, result)  # noqa: E731
+            log.info("%s: finished %s", self.name, lease.job.id)
         # the queue may be restarting: keep trying while the lease could still be ours
         deadline = time.monotonic() + self.lease_s
         while True:
