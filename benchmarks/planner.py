@@ -20,6 +20,7 @@ import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 from playhead.queue import JobState
 from playhead.scheduler import CostModel, DeadlinePolicy, RenderInfo, Session
@@ -78,6 +79,7 @@ class World:
         self.clock += self.tick
         rng = self.rng
         roll = rng.random()
+        call: Callable[[], Ops]
         if roll < 0.25:
             kind = "next segment"
             s = rng.choice(list(self.sessions.values()))

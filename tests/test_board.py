@@ -74,7 +74,12 @@ async def test_every_replica_hears_every_event_in_order(boards: tuple[Board, Boa
     heard_b: list[BoardEvent] = []
     a.listen(heard_a.append)
     b.listen(heard_b.append)
-    sent = [report("s1", 0), report("s1", 30), SessionLeft(session="s1"), report("s2")]
+    sent: list[BoardEvent] = [
+        report("s1", 0),
+        report("s1", 30),
+        SessionLeft(session="s1"),
+        report("s2"),
+    ]
     for event in sent:
         await a.publish(event)
     await until(lambda: len(heard_a) == len(heard_b) == 4, "four events on both replicas")

@@ -28,8 +28,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playhead.media.testsrc import make_barcode_video, read_barcode
 from playhead.server.config import ServeConfig
 from playhead.server.embedded import Running, serve
-from playhead.server.runtime import Runtime
 from playhead.server.routes import web
+from playhead.server.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -85,7 +85,7 @@ def fetch(url: str, timeout: float = 90) -> httpx.Response:
 
 
 def decoded(init: bytes, segment: bytes) -> list[int]:
-    with av.open(io.BytesIO(init + segment)) as c:
+    with av.open(io.BytesIO(init + segment), "r") as c:
         return [read_barcode(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
 
 
@@ -232,12 +232,10 @@ def test_the_store_going_away_is_a_clear_error_and_nothing_is_lost(
 
 def test_sigterm_lets_a_busy_worker_finish_then_exit(cluster: Cluster, clip: Path) -> None:
     render = new_render(cluster, clip, ms_per_frame=60)
-    requests = [
-        in_background(
-            lambda k=k: fetch(f"{cluster.url}/api/renders/{render['id']}/composite/{k}.m4s")
-        )
-        for k in range(render["segments"])
-    ]
+    def segment(k: int) -> Callable[[], httpx.Response]:
+        return lambda: fetch(f"{cluster.url}/api/renders/{render['id']}/composite/{k}.m4s")
+
+    requests = [in_background(segment(k)) for k in range(render["segments"])]
     busy = holder(cluster, f"{render['id']}:0")
     busy.signal(signal.SIGTERM)
     assert busy.wait(60) == 0

@@ -288,7 +288,7 @@ def test_steady_viewers_are_replanned_in_place_and_exactly(seed: int) -> None:
         in_place += only is not None
         replan(r, now, ops, only)  # type: ignore[arg-type]
 
-    p._replan = counting  # type: ignore[assignment,method-assign]
+    p._replan = counting  # type: ignore[method-assign]
     for _ in range(400):
         now += rng.uniform(0.01, 0.3)
         roll = rng.random()

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -60,8 +62,11 @@ class BoardUnavailable(PlayheadError, ConnectionError):
 
 
 class RedisBoard:
-    def __init__(self, client: aioredis.Redis, url: str, name: str, replica: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, url: str, name: str, replica: str, timeout_s: float = 5.0
+    ) -> None:
         self.replica = replica
+        self.timeout_s = timeout_s
         self._r = client
         self._url = _safe(url)
         self._k = f"ph:{name}:"
@@ -74,19 +79,28 @@ class RedisBoard:
     async def connect(
         cls, url: str, name: str = "segments", replica: str | None = None
     ) -> RedisBoard:
+        # no socket timeout: with one, redis-py sends through asyncio.wait_for, which on
+        # Python 3.11 can swallow a cancellation (the task then runs on); every call is bounded
+        # by asyncio.timeout instead (see the Redis queue, which found this)
         client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=None,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         board = cls(client, url, name, replica or f"replica-{uuid.uuid4().hex[:8]}")
-        last = await board._call(lambda: client.xrevrange(board._k + "events", count=1))
-        board._last_id = last[0][0] if last else "0-0"  # listeners hear what comes after
+        last: Any = await board._call(lambda: client.xrevrange(board._k + "events", count=1))
+        board._last_id = str(last[0][0]) if last else "0-0"  # listeners hear what comes after
         return board
 
     async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await fn()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-            raise BoardUnavailable(f"the board at {self._url} is unreachable ({e})") from e
+            async with asyncio.timeout(self.timeout_s):
+                return await fn()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:  # TimeoutError too
+            why = str(e) or "no answer in time"
+            raise BoardUnavailable(f"the board at {self._url} is unreachable ({why})") from e
 
     # ---- events -----------------------------------------------------------------------------
 
@@ -130,9 +144,12 @@ class RedisBoard:
         backoff = 0.1
         while not self._closing:
             try:
-                found = await self._r.xread({self._k + "events": self._last_id}, block=TAIL_MS)
+                async with asyncio.timeout(TAIL_MS / 1000 + self.timeout_s):
+                    found: Any = await self._r.xread(
+                        {self._k + "events": self._last_id}, block=TAIL_MS
+                    )
                 backoff = 0.1
-            except RedisError as e:
+            except (RedisError, OSError) as e:  # TimeoutError too
                 log.warning("board tail: %s; retrying in %.1f s", e, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -208,7 +225,9 @@ class RedisBoard:
         await self._call(lambda: self._r.hdel(self._k + "workers", name))
 
     async def workers(self) -> list[WorkerInfo]:
-        raw: dict[str, str] = await self._call(lambda: self._r.hgetall(self._k + "workers"))
+        raw: dict[str, str] = await self._call(
+            lambda: self._r.hgetall(self._k + "workers")  # type: ignore[arg-type,return-value]
+        )
         now, alive, gone = time.time(), [], []
         for name, text in raw.items():
             try:
@@ -243,9 +262,9 @@ class RedisBoard:
                 try:
                     await pipe.watch(key)
                     if await pipe.get(key) != self.replica:
-                        await pipe.unwatch()
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return False
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     action(pipe)
                     await pipe.execute()
                     return True

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 
 def free_port() -> int:
@@ -114,7 +115,7 @@ class Service:
         except FileNotFoundError:
             return "(no log)"
 
-    def __enter__(self) -> Service:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -140,7 +140,7 @@ class WorkQueue(Protocol):
 
     async def interrupt(self, job_id: str) -> bool:
         """Ask the holder of a running job to stop at its next check (its next `renew` says
-        so); it then releases the job. False if the job is not running."""
+        so); it then releases the job. False if the job is not running (or its lease lapsed)."""
         ...
 
     async def claim(
@@ -161,7 +161,8 @@ class WorkQueue(Protocol):
         ...
 
     async def complete(self, lease: Lease, result: dict[str, Any]) -> None:
-        """Record the result; `LeaseLost` (and nothing recorded) for a stale lease."""
+        """Record the result; `LeaseLost` (and nothing recorded) for a stale lease: superseded,
+        or lapsed (a lapsed lease is refused even before it is reaped)."""
         ...
 
     async def fail(self, lease: Lease, error: str, retry: bool) -> None:

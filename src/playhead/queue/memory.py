@@ -114,7 +114,12 @@ class MemoryQueue:
 
     def _holder(self, lease: Lease) -> _Record:
         rec = self._jobs.get(lease.job.id)
-        if rec is None or rec.state is not JobState.RUNNING or rec.token != lease.token:
+        if (
+            rec is None
+            or rec.state is not JobState.RUNNING
+            or rec.token != lease.token
+            or self.clock() > rec.expires_at
+        ):
             raise LeaseLost(f"job {lease.job.id}: lease {lease.token} is no longer held")
         return rec
 
@@ -212,10 +217,7 @@ class MemoryQueue:
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         rec = self._holder(lease)
-        now = self.clock()
-        if now > rec.expires_at:
-            raise LeaseLost(f"job {lease.job.id}: lease {lease.token} expired")
-        rec.expires_at = now + lease_s
+        rec.expires_at = self.clock() + lease_s
         return replace(lease, job=rec.job, expires_at=rec.expires_at, interrupted=rec.interrupted)
 
     async def complete(self, lease: Lease, result: dict[str, Any]) -> None:

@@ -28,5 +28,8 @@ class ServeConfig:
     queue_name: str = "segments"
     max_attempts: int = 3
     retry_backoff_s: float = 0.5  # a failed attempt is retried after this, doubling each time
+    # how often an expired lease is looked for (a Redis-wide rate limit; each look is cheap):
+    # a killed worker's job runs again within its lease plus this
+    stalled_check_s: float = 0.5
     sample: bool = False  # ingest the sample clip when the library is empty
     planning: PlanningConfig = field(default_factory=PlanningConfig)

@@ -79,13 +79,17 @@ class Runtime:
         else:
             store = LocalStore(config.data_dir, config.cache_bytes)
         if config.redis is None:
-            queue = MemoryQueue(config.max_attempts, config.retry_backoff_s)
-            return cls(config, store, queue, MemoryBoard())
+            memory = MemoryQueue(config.max_attempts, config.retry_backoff_s)
+            return cls(config, store, memory, MemoryBoard())
         from playhead.board.redis import RedisBoard
         from playhead.queue.redis import RedisQueue
 
-        queue = await RedisQueue.connect(
-            config.redis, name=config.queue_name, max_attempts=config.max_attempts
+        queue: WorkQueue = await RedisQueue.connect(
+            config.redis,
+            name=config.queue_name,
+            max_attempts=config.max_attempts,
+            retry_backoff_s=config.retry_backoff_s,
+            stalled_interval_s=config.stalled_check_s,
         )
         board = await RedisBoard.connect(config.redis, name=config.queue_name)
         return cls(config, store, queue, board)

@@ -44,6 +44,7 @@ class WorkerConfig:
     batch_size: int = 8
     queue_name: str = "segments"
     max_attempts: int = 3
+    stalled_check_s: float = 0.5  # see ServeConfig: a killed worker's job runs again soon
 
 
 async def run(config: WorkerConfig) -> int:
@@ -54,7 +55,10 @@ async def run(config: WorkerConfig) -> int:
     root = store.root if isinstance(store, LocalStore) else config.data_dir / "mezzanines"
     catalog = Catalog(store, MezzanineCache(store, root))
     queue = await RedisQueue.connect(
-        config.redis, name=config.queue_name, max_attempts=config.max_attempts
+        config.redis,
+        name=config.queue_name,
+        max_attempts=config.max_attempts,
+        stalled_interval_s=min(config.stalled_check_s, config.lease_s / 4),
     )
     board = await RedisBoard.connect(config.redis, name=config.queue_name)
     executor = ThreadPoolExecutor(config.concurrency, thread_name_prefix="render")
@@ -106,6 +110,6 @@ async def run(config: WorkerConfig) -> int:
 async def _reap(queue: WorkQueue, lease_s: float) -> None:
     """Help return expired leases to the queue (the planner does too; either is enough)."""
     while True:
-        await asyncio.sleep(max(0.25, lease_s / 8))
+        await asyncio.sleep(min(0.25, lease_s / 8))
         with contextlib.suppress(PlayheadError):
             await queue.reap()
