@@ -105,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--effect", default="cost:ms_per_frame=20", help="name[:key=value,...]")
     q.add_argument("--players", type=int, default=3)
     q.add_argument("--pattern", action="append", choices=["mixed", "shared", "continuous"])
+    q.add_argument(
+        "--target",
+        action="append",
+        choices=["embedded", "cluster"],
+        help="embedded: one process; cluster: 2 replicas + 2 worker processes on Redis and S3",
+    )
     q.add_argument("--seconds", type=int, default=60, help="length of the generated clip")
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--json", action="store_true")

@@ -9,10 +9,12 @@ stall count and stall ratio, segment render latency and server throughput.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,8 @@ from typing import Any
 import httpx
 
 from playhead.bench.player import Player, PlayerReport, Step
+from playhead.cluster.run import Cluster, ClusterConfig
 from playhead.effects import registry
-from playhead.media.ingest import ingest
 from playhead.media.testsrc import make_barcode_video
 from playhead.server.config import ServeConfig
 from playhead.server.embedded import serve
@@ -43,6 +45,11 @@ shared: every player watches the same render with that script; continuous: one p
 the whole clip from the start."""
 
 
+TARGETS = ("embedded", "cluster")
+"""embedded: one `playhead serve` with 2 worker threads; cluster: `playhead cluster` with 2 API
+replicas behind its proxy and 2 worker processes, on Redis and an S3 server."""
+
+
 def run_policy(
     policy: str,
     effect: str,
@@ -51,28 +58,59 @@ def run_policy(
     players: int,
     seed: int,
     pattern: str = "mixed",
+    target: str = "embedded",
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp, _server(Path(tmp), policy, target) as base:
         n = 1 if pattern == "continuous" else players
         # mixed: one clip per player (same content and cost, another file): independent users
         clips = [make_clip(Path(tmp), seconds, phase=i) for i in range(n)]
-        assets = [ingest(clips[i if pattern == "mixed" else 0], data) for i in range(n)]
-        config = ServeConfig(data_dir=data, workers=2, policy=policy)
-        with serve(config) as server:
-            with server.client() as c:
-                renders = [
-                    c.post(
-                        "/api/renders", json={"asset": a.id, "effect": effect, "params": params}
-                    ).json()
-                    for a in assets
-                ]
-            started = time.perf_counter()
-            duration = assets[0].duration_s
-            reports = asyncio.run(_players(server.url, renders, seed, pattern, duration))
-            elapsed = time.perf_counter() - started
-            metrics = httpx.get(server.url + "/metrics").text
-    return summarise(policy, reports, metrics, elapsed, pattern)
+        with httpx.Client(base_url=base, timeout=120) as c:
+            assets = [_upload(c, clips[i if pattern == "mixed" else 0]) for i in range(n)]
+            renders = [
+                c.post(
+                    "/api/renders", json={"asset": a["id"], "effect": effect, "params": params}
+                ).json()
+                for a in assets
+            ]
+        started = time.perf_counter()
+        duration = float(assets[0]["duration"])
+        reports = asyncio.run(_players(base, renders, seed, pattern, duration))
+        elapsed = time.perf_counter() - started
+        metrics = _metrics(base, target)
+    row = summarise(policy, reports, metrics, elapsed, pattern)
+    row["target"] = target
+    return row
+
+
+@contextlib.contextmanager
+def _server(root: Path, policy: str, target: str) -> Iterator[str]:
+    """A fresh server (own data, cold cache) of either kind; its base URL."""
+    if target == "cluster":
+        config = ClusterConfig(
+            root / "cluster", replicas=2, workers=2, sample=False, serve_args=("--policy", policy)
+        )
+        with Cluster(config) as cluster:
+            yield cluster.url
+    else:
+        with serve(ServeConfig(data_dir=root / "data", workers=2, policy=policy)) as server:
+            yield server.url
+
+
+def _upload(client: httpx.Client, path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        r = client.post("/api/assets", files={"file": (path.name, f, "video/mp4")})
+    r.raise_for_status()
+    asset: dict[str, Any] = r.json()
+    return asset
+
+
+def _metrics(base: str, target: str) -> str:
+    """Render metrics come from the planning replica: behind the proxy, ask until we hit it."""
+    for _ in range(8):
+        text = httpx.get(base + "/metrics").text
+        if target == "embedded" or _metric_sum(text, "playhead_segment_render_seconds_count"):
+            return text
+    return text
 
 
 async def _players(
@@ -147,9 +185,12 @@ def main(args: Any) -> list[dict[str, Any]]:
     rows = []
     for pattern in args.pattern or list(PATTERNS):
         for policy in args.policy or ["deadline", "on-demand", "sequential"]:
-            rows.append(
-                run_policy(policy, name, params, args.seconds, args.players, args.seed, pattern)
-            )
+            for target in args.target or ["embedded"]:
+                rows.append(
+                    run_policy(
+                        policy, name, params, args.seconds, args.players, args.seed, pattern, target
+                    )
+                )
     return rows
 
 
@@ -159,13 +200,14 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
 
     lines = [
         f"{title}",
-        "| pattern | policy | startup s | seek p50 s | seek p95 s | stalls | stall ratio "
-        "| render s/segment | segments | misses |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| pattern | policy | target | startup s | seek p50 s | seek p95 s | stalls "
+        "| stall ratio | render s/segment | segments | misses |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['pattern']} | {r['policy']} | {f(r['startup_s'])} | {f(r['seek_p50_s'])} "
+            f"| {r['pattern']} | {r['policy']} | {r.get('target', 'embedded')} "
+            f"| {f(r['startup_s'])} | {f(r['seek_p50_s'])} "
             f"| {f(r['seek_p95_s'])} | {r['stalls']} | {f(r['stall_ratio'], 3)} "
             f"| {f(r['segment_render_s'])} | {r['segments_rendered']} | {r['deadline_misses']} |"
         )

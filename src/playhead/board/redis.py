@@ -26,8 +26,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -46,6 +44,7 @@ from playhead.board.base import (
 )
 from playhead.board.state import BoardState
 from playhead.errors import PlayheadError
+from playhead.redis_client import client, shown
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class RedisBoard:
         self.replica = replica
         self.timeout_s = timeout_s
         self._r = client
-        self._url = _safe(url)
+        self._url = shown(url)
         self._k = f"ph:{name}:"
         self._listeners: list[BoardListener] = []
         self._tail: asyncio.Task[None] | None = None
@@ -79,18 +78,9 @@ class RedisBoard:
     async def connect(
         cls, url: str, name: str = "segments", replica: str | None = None
     ) -> RedisBoard:
-        # no socket timeout: with one, redis-py sends through asyncio.wait_for, which on
-        # Python 3.11 can swallow a cancellation (the task then runs on); every call is bounded
-        # by asyncio.timeout instead (see the Redis queue, which found this)
-        client = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            socket_timeout=None,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        board = cls(client, url, name, replica or f"replica-{uuid.uuid4().hex[:8]}")
-        last: Any = await board._call(lambda: client.xrevrange(board._k + "events", count=1))
+        r = client(url, connect_timeout_s=5)  # every call is bounded by asyncio.timeout
+        board = cls(r, url, name, replica or f"replica-{uuid.uuid4().hex[:8]}")
+        last: Any = await board._call(lambda: r.xrevrange(board._k + "events", count=1))
         board._last_id = str(last[0][0]) if last else "0-0"  # listeners hear what comes after
         return board
 
@@ -279,11 +269,3 @@ class RedisBoard:
             await self._tail  # back within one blocking read
         self._listeners.clear()
         await self._r.aclose()
-
-
-def _safe(url: str) -> str:
-    """The URL without a password, for messages."""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://…@{rest.rpartition('@')[2]}"
-    return url

@@ -30,14 +30,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import bullmq
 import redis.asyncio as aioredis
 from bullmq.redis_connection import loadScript
 from redis.asyncio.client import Pipeline
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
@@ -53,6 +50,7 @@ from playhead.queue.base import (
     json_copy,
 )
 from playhead.queue.redis_priority import Epoch, PriorityMap
+from playhead.redis_client import client, shown
 
 log = logging.getLogger(__name__)
 
@@ -99,34 +97,6 @@ class _Again(Exception):
     """A transaction's body changed what it watches (or saw it must): run it again."""
 
 
-def _shown(url: str) -> str:
-    """The URL without its credentials, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _client(url: str, timeout_s: float, single: bool) -> aioredis.Redis:
-    """A redis-py client that fails fast: one immediate retry on a dropped connection (a pooled
-    connection that a Redis restart closed), none on timeouts.
-
-    No socket timeout: with one, redis-py sends through ``asyncio.wait_for``, which on Python
-    3.11 swallows a cancellation that lands as the send completes (the task then goes on as if
-    never cancelled). Every operation runs under ``asyncio.timeout`` instead (`_reachable`).
-    """
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,  # BullMQ's scripts and its Python side compare strings
-        socket_connect_timeout=timeout_s,
-        socket_timeout=None,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        single_connection_client=single,
-    )
-
-
 class RedisQueue:
     """A `WorkQueue` on Redis through BullMQ; build it with `connect`.
 
@@ -159,7 +129,7 @@ class RedisQueue:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.url = _shown(url)
+        self.url = shown(url)
         self.name = name
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -212,9 +182,9 @@ class RedisQueue:
         """
         priorities = PriorityMap(buckets_per_class, bucket_s)
         queue = cls(
-            _client(url, timeout_s, single=False),
-            _client(url, timeout_s, single=False),
-            _client(url, timeout_s, single=True),
+            client(url, timeout_s),
+            client(url, timeout_s),
+            client(url, timeout_s, single=True),
             url=url,
             name=name,
             prefix=prefix,
@@ -792,9 +762,9 @@ class RedisQueue:
         await self._close_clients()
 
     async def _close_clients(self) -> None:
-        for client in (self._tail_client, self._blocking, self._r):
+        for r in (self._tail_client, self._blocking, self._r):
             with contextlib.suppress(Exception):
-                await client.aclose()
+                await r.aclose()
 
     # ---- the event tail ---------------------------------------------------------------------
 

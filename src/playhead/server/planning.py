@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ from playhead.worker.segment_job import segment_payload
 log = logging.getLogger(__name__)
 
 INBOX = 100_000  # events waiting to be planned; past that, rebuild from the shared state
+QUEUE_CALLS = 8  # queue calls in flight at once (a seek's plan is dozens; Redis pools are finite)
 EXPORT_JOB = "export:"
 
 
@@ -276,6 +277,7 @@ class PlanningService:
                 event.session, event.render, event.playhead, event.playing, event.rate, event.at
             )
             ops = planner.report(session, now)
+            self.someone_playing |= session.moving  # at once; the tick clears it
         elif isinstance(event, SessionLeft):
             self._replica_of.pop(event.session, None)
             ops = planner.leave(event.session, now)
@@ -369,7 +371,7 @@ class PlanningService:
     async def _apply(self, ops: Ops, now: float) -> None:
         if not ops:
             return
-        calls: list[Any] = []
+        calls: list[Coroutine[Any, Any, Any]] = []
         for spec in ops.submit:
             render = self.catalog.render(spec.render)  # known: the planner asked for it
             job = Job(spec.job_id, segment_payload(render, spec.segment), spec.priority)
@@ -384,7 +386,7 @@ class PlanningService:
             )
             calls.append(self.queue.submit(job))
         try:
-            await asyncio.gather(*calls)
+            await _bounded(calls, QUEUE_CALLS)
         except PlayheadError:
             self._last_resync = 0.0  # the queue may not be what the planner thinks: resync
             raise
@@ -397,6 +399,18 @@ class PlanningService:
             return (await asyncio.to_thread(exports.load, self.store, eid)).render
         except NotFoundError:
             return ""
+
+
+async def _bounded(calls: list[Coroutine[Any, Any, Any]], limit: int) -> None:
+    """Await ``calls`` with at most ``limit`` in flight, started in order (most urgent first:
+    a plan lists its submissions by priority)."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Coroutine[Any, Any, Any]) -> None:
+        async with slots:
+            await call
+
+    await asyncio.gather(*(one(c) for c in calls))
 
 
 def _learn(cost: CostModel, result: dict[str, Any] | None) -> None:
