@@ -51,21 +51,25 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield server
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def boards(
-    request: pytest.FixtureRequest, redis: Service
-) -> AsyncIterator[tuple[Board, Board]]:
-    """Two replicas' views of one board (the same object in memory: one process)."""
-    if request.param == "memory":
-        board = MemoryBoard()
-        yield board, board
-        return
+@pytest.fixture
+async def two_replicas(redis: Service) -> AsyncIterator[tuple[RedisBoard, RedisBoard]]:
     name = uuid.uuid4().hex
     a = await RedisBoard.connect(redis_url(redis), name, "replica-a")
     b = await RedisBoard.connect(redis_url(redis), name, "replica-b")
     yield a, b
     await a.close()
     await b.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def boards(
+    request: pytest.FixtureRequest, two_replicas: tuple[RedisBoard, RedisBoard]
+) -> tuple[Board, Board]:
+    """Two replicas' views of one board (the same object in memory: one process)."""
+    if request.param == "memory":
+        board = MemoryBoard()
+        return board, board
+    return two_replicas
 
 
 async def test_every_replica_hears_every_event_in_order(boards: tuple[Board, Board]) -> None:
@@ -104,16 +108,6 @@ async def test_the_snapshot_is_the_shared_state(boards: tuple[Board, Board]) -> 
     assert sessions == {"s1": 40, "s2": 0}
     assert [(e.segment, e.owner) for e in snapshot if isinstance(e, Requested)] == [(4, "q2")]
     assert [e.export for e in snapshot if isinstance(e, ExportWanted)] == ["e2"]
-
-
-@pytest.fixture
-async def two_replicas(redis: Service) -> AsyncIterator[tuple[RedisBoard, RedisBoard]]:
-    name = uuid.uuid4().hex
-    a = await RedisBoard.connect(redis_url(redis), name, "replica-a")
-    b = await RedisBoard.connect(redis_url(redis), name, "replica-b")
-    yield a, b
-    await a.close()
-    await b.close()
 
 
 async def test_a_dead_replicas_needs_are_undone_for_everyone(

@@ -232,6 +232,7 @@ def test_the_store_going_away_is_a_clear_error_and_nothing_is_lost(
 
 def test_sigterm_lets_a_busy_worker_finish_then_exit(cluster: Cluster, clip: Path) -> None:
     render = new_render(cluster, clip, ms_per_frame=60)
+
     def segment(k: int) -> Callable[[], httpx.Response]:
         return lambda: fetch(f"{cluster.url}/api/renders/{render['id']}/composite/{k}.m4s")
 

@@ -12,6 +12,7 @@ from playhead.scheduler import (
     CLASS_SPAN,
     CostModel,
     DeadlinePolicy,
+    Plan,
     Priority,
     RenderInfo,
     SegmentState,
@@ -200,6 +201,12 @@ class FakeQueue:
             self.waiting.pop(job_id, None)
 
 
+def plan_everything(p: Planner, now: float) -> Plan:
+    """What planning every render from scratch would do to the planner's queue now."""
+    renders = {rid: r.view for rid, r in p.renders.items()}
+    return p.policy.plan(now, list(p.sessions.values()), renders, p.queued(), p.cost, p.workers)
+
+
 def _event(rng: random.Random, p: Planner, q: FakeQueue, now: float) -> Ops:
     kind = rng.choice(["report", "report", "leave", "request", "unrequest", "work", "work"])
     render = rng.choice(sorted(p.renders))
@@ -246,14 +253,7 @@ def test_incremental_planning_matches_planning_everything(name: str, seed: int) 
     for _ in range(150):
         q.apply(_event(rng, p, q, now))
         assert set(q.waiting) == set(p.queued())
-        everything = p.policy.plan(
-            now,
-            list(p.sessions.values()),
-            {rid: r.view for rid, r in p.renders.items()},
-            p.queued(),
-            p.cost,
-            p.workers,
-        )
+        everything = plan_everything(p, now)
         assert not everything.submit and not everything.cancel, (everything, seed)
         assert not everything.reprioritise
     for job_id, priority in p.queued().items():
@@ -316,14 +316,7 @@ def test_steady_viewers_are_replanned_in_place_and_exactly(seed: int) -> None:
             q.apply(p.changed(job, JobState.RUNNING, now))
         else:
             continue
-        everything = p.policy.plan(
-            now,
-            list(p.sessions.values()),
-            {rid: r.view for rid, r in p.renders.items()},
-            p.queued(),
-            p.cost,
-            p.workers,
-        )
+        everything = plan_everything(p, now)
         assert not everything.submit and not everything.cancel, (everything, seed)
         queued = p.queued()
         tolerance = 2 * p.policy.tolerance_s + 1e-9

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TypeVar
 
 from playhead.digest import sha256_file
 from playhead.errors import NotFoundError
@@ -27,6 +28,8 @@ from playhead.store.layout import (
     render_prefix,
     render_record,
 )
+
+R = TypeVar("R", Asset, Render)
 
 
 def _check_id(kind: str, value: str) -> str:
@@ -68,17 +71,7 @@ class Catalog:
         return asset
 
     def asset(self, aid: str) -> Asset:
-        _check_id("asset", aid)
-        with self._lock:
-            if aid in self._assets:
-                return self._assets[aid]
-        data = self.store.get(asset_key(aid, "asset.json"))
-        if data is None:
-            raise NotFoundError(f"no asset {aid!r}")
-        asset = Asset.model_validate_json(data)
-        with self._lock:
-            self._assets[aid] = asset
-        return asset
+        return self._record("asset", aid, asset_key(aid, "asset.json"), Asset, self._assets)
 
     def assets(self) -> list[Asset]:
         out = []
@@ -130,17 +123,21 @@ class Catalog:
             self._renders[render.id] = render
 
     def render(self, rid: str) -> Render:
-        _check_id("render", rid)
+        return self._record("render", rid, render_record(rid), Render, self._renders)
+
+    def _record(self, kind: str, rid: str, key: str, model: type[R], cache: dict[str, R]) -> R:
+        """An immutable record: from this process's cache, else from the store (then cached)."""
+        _check_id(kind, rid)
         with self._lock:
-            if rid in self._renders:
-                return self._renders[rid]
-        data = self.store.get(render_record(rid))
+            if rid in cache:
+                return cache[rid]
+        data = self.store.get(key)
         if data is None:
-            raise NotFoundError(f"no render {rid!r}")
-        render = Render.model_validate_json(data)
+            raise NotFoundError(f"no {kind} {rid!r}")
+        record = model.model_validate_json(data)
         with self._lock:
-            self._renders[rid] = render
-        return render
+            cache[rid] = record
+        return record
 
     def renders_of(self, aid: str) -> list[str]:
         prefix = asset_render_marker(aid, "")

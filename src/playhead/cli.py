@@ -87,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument(
         "--grace", type=float, default=25.0, help="seconds to finish a job after SIGTERM"
     )
+    w.add_argument(
+        "--headroom",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a reserve worker: while anyone plays, only work due within SECONDS (seeks "
+        "then find it free)",
+    )
     w.set_defaults(func=_worker)
 
     c = sub.add_parser(
@@ -207,6 +215,7 @@ def _worker(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         lease_s=args.lease,
         grace_s=args.grace,
+        headroom_s=args.headroom,
     )
     return asyncio.run(run(config))
 

@@ -142,6 +142,14 @@ class Board(Protocol):
         """Workers seen within their time to live."""
         ...
 
+    async def set_playing(self, playing: bool, ttl_s: float) -> None:
+        """The planner says whether any viewer of the fleet is playing (for ``ttl_s``)."""
+        ...
+
+    async def playing(self) -> bool:
+        """Is any viewer playing? (Reserve workers then keep out of far-ahead work.)"""
+        ...
+
     async def lead(self, ttl_s: float) -> bool:
         """Take or keep the planning lease for ``ttl_s``; True while this replica holds it."""
         ...

@@ -21,6 +21,7 @@ class MemoryBoard:
         self.state = BoardState()
         self._listeners: list[BoardListener] = []
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
+        self._playing_until = 0.0
 
     async def publish(self, event: BoardEvent) -> None:
         event = event.model_copy(update={"replica": self.replica})
@@ -53,6 +54,12 @@ class MemoryBoard:
     async def workers(self) -> list[WorkerInfo]:
         now = self.clock()
         return [w for w, until in self._workers.values() if until > now]
+
+    async def set_playing(self, playing: bool, ttl_s: float) -> None:
+        self._playing_until = self.clock() + ttl_s if playing else 0.0
+
+    async def playing(self) -> bool:
+        return self.clock() < self._playing_until
 
     async def lead(self, ttl_s: float) -> bool:
         return True

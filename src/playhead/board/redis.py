@@ -7,6 +7,7 @@
     ph:<name>:replica:<id>        a replica's heartbeat (expires)
     ph:<name>:workers             hash: worker → what it announced, and until when
     ph:<name>:planner             the planning lease: the replica holding it (expires)
+    ph:<name>:playing             present while a viewer somewhere plays (expires)
 
 `publish` updates the state and appends the event in one transaction, so the state a new
 planner reads and the events it then tails agree; every replica tails the stream (the
@@ -231,6 +232,18 @@ class RedisBoard:
         if gone:  # a worker killed without saying goodbye
             await self._call(lambda: self._r.hdel(self._k + "workers", *gone))
         return sorted(alive, key=lambda w: w.name)
+
+    # ---- whether anyone plays ----------------------------------------------------------------
+
+    async def set_playing(self, playing: bool, ttl_s: float) -> None:
+        key = self._k + "playing"
+        if playing:
+            await self._call(lambda: self._r.set(key, "1", px=int(ttl_s * 1000)))
+        else:
+            await self._call(lambda: self._r.delete(key))
+
+    async def playing(self) -> bool:
+        return bool(await self._call(lambda: self._r.exists(self._k + "playing")))
 
     # ---- the planning lease -----------------------------------------------------------------
 

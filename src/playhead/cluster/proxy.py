@@ -24,20 +24,33 @@ class RoundRobinProxy:
         self.host = host
         self.backends = list(backends)
         self._next = itertools.cycle(range(len(self.backends)))
-        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
-    async def serve(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
-        async with self._server:
-            await self._server.serve_forever()
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Accept until ``stop``; then close every connection and wait for their pipes."""
+        server = await asyncio.start_server(self._accept, self.host, self.port)
+        async with server:
+            await stop.wait()
+        for writer in list(self._writers):
+            writer.close()  # both pipes of the connection see the end and finish
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
         upstream = await self._connect()
         if upstream is None:
             writer.close()
             return
         up_reader, up_writer = upstream
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        self._writers.update((writer, up_writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            self._writers.difference_update((writer, up_writer))
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         for _ in range(len(self.backends)):
@@ -68,24 +81,17 @@ class ProxyThread:
     def __init__(self, port: int, backends: Sequence[int]) -> None:
         self.proxy = RoundRobinProxy(port, backends)
         self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="proxy", daemon=True)
-        self._task: asyncio.Task[None] | None = None
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._task = self._loop.create_task(self.proxy.serve())
-        with contextlib.suppress(asyncio.CancelledError):
-            self._loop.run_until_complete(self._task)
-        pending = asyncio.all_tasks(self._loop)  # connections still being piped
-        for t in pending:
-            t.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.run_until_complete(self.proxy.serve(self._stop))
         self._loop.close()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)

@@ -98,8 +98,9 @@ class Cluster:
             self.s3.create_bucket(BUCKET)
             for i in range(self.config.replicas):
                 self.add_replica(sample=self.config.sample and i == 0)
-            for _ in range(self.config.workers):
-                self.add_worker()
+            for i in range(self.config.workers):
+                # like the embedded server: workers after the first are a reserve for seeks
+                self.add_worker(*([] if i == 0 else ["--headroom", "6"]))
             self.proxy = ProxyThread(self.port, [r.port for r in self.replicas])
             self.proxy.start()
             deadline = time.monotonic() + 10

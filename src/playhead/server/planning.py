@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -78,7 +77,6 @@ class PlanningConfig:
     tick_s: float = 1.0  # housekeeping: cool-downs, workers, dead replicas, stalled jobs
     resync_s: float = 30.0  # rebuild the mirror from the queue and replan everything
     failure_cooldown_s: float = 30.0
-    headroom_s: float = 6.0
 
 
 class PlanningService:
@@ -144,13 +142,6 @@ class PlanningService:
             self._inbox.put_nowait(item)
         except asyncio.QueueFull:
             self._overflow = True
-
-    def headroom(self, now: float) -> float:
-        """The least urgent priority a reserve worker may take: with someone playing, only
-        work due soon, so a seek finds a worker free (or soon free)."""
-        if not self.someone_playing:
-            return math.inf
-        return encode_priority(Priority.PLAYING, now + self.config.headroom_s)
 
     # ---- the lease --------------------------------------------------------------------------
 
@@ -236,6 +227,7 @@ class PlanningService:
         await self._apply(ops, now)
         await self._apply(planner.tick(now), now)
         self.someone_playing = any(s.moving for s in planner.sessions.values())
+        await self.board.set_playing(self.someone_playing, 3 * self.config.tick_s)
         replicas = set(self._replica_of.values()) - {self.board.replica}
         for dead in await self.board.dead_replicas(replicas):
             log.warning("replica %s is gone: dropping its viewers and requests", dead)
@@ -277,7 +269,9 @@ class PlanningService:
                 event.session, event.render, event.playhead, event.playing, event.rate, event.at
             )
             ops = planner.report(session, now)
-            self.someone_playing |= session.moving  # at once; the tick clears it
+            if session.moving and not self.someone_playing:  # at once; the tick clears it
+                self.someone_playing = True
+                await self.board.set_playing(True, 3 * self.config.tick_s)
         elif isinstance(event, SessionLeft):
             self._replica_of.pop(event.session, None)
             ops = planner.leave(event.session, now)

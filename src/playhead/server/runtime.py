@@ -32,6 +32,7 @@ from playhead.server.readiness import Readiness
 from playhead.server.viewers import Viewers
 from playhead.store import LocalStore, Store
 from playhead.store.url import open_store
+from playhead.worker.headroom import Headroom
 from playhead.worker.jobs import JobRunner
 from playhead.worker.loop import Worker
 from playhead.worker.presence import announce
@@ -103,6 +104,9 @@ class Runtime:
         self.readiness.listen(self.viewers.segment_changed)
         self.board.listen(self._on_board)
         self.planning.start()
+        headroom = Headroom(self.board, self.config.headroom_s)
+        if self.config.workers > 1 and self.config.policy == "deadline":
+            self.spawn(headroom.follow())
         for i in range(self.config.workers):
             runner = JobRunner(
                 self.catalog, self.store, self.config.data_dir / "scratch", self.config.batch_size
@@ -116,7 +120,7 @@ class Runtime:
                 runner,
                 self._executor,
                 self.config.lease_s,
-                limit=self.planning.headroom if reserve else None,
+                limit=headroom if reserve else None,
             )
             worker.start()
             self.workers.append(worker)

@@ -26,6 +26,7 @@ from playhead.mezzanines import MezzanineCache
 from playhead.queue import WorkQueue
 from playhead.store import LocalStore
 from playhead.store.url import open_store
+from playhead.worker.headroom import Headroom
 from playhead.worker.jobs import JobRunner
 from playhead.worker.loop import Worker
 from playhead.worker.presence import announce
@@ -45,6 +46,7 @@ class WorkerConfig:
     queue_name: str = "segments"
     max_attempts: int = 3
     stalled_check_s: float = 0.5  # see ServeConfig: a killed worker's job runs again soon
+    headroom_s: float | None = None  # a reserve: while anyone plays, only work due this soon
 
 
 async def run(config: WorkerConfig) -> int:
@@ -67,8 +69,9 @@ async def run(config: WorkerConfig) -> int:
         JobRunner(catalog, store, config.data_dir / "scratch", config.batch_size)
         for _ in range(config.concurrency)
     ]
+    headroom = Headroom(board, config.headroom_s) if config.headroom_s is not None else None
     workers = [
-        Worker(f"{prefix}-w{i}", queue, runner, executor, config.lease_s)
+        Worker(f"{prefix}-w{i}", queue, runner, executor, config.lease_s, limit=headroom)
         for i, runner in enumerate(runners)
     ]
 
@@ -90,6 +93,8 @@ async def run(config: WorkerConfig) -> int:
         asyncio.create_task(announce(board, workers)),
         asyncio.create_task(_reap(queue, config.lease_s)),
     ]
+    if headroom is not None:
+        helpers.append(asyncio.create_task(headroom.follow()))
     log.info("%s: %d worker(s) on %s, store %s", prefix, len(workers), config.redis, config.store)
     await stop.wait()
     log.info("%s: stopping (grace %.0f s)", prefix, config.grace_s)
