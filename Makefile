@@ -40,6 +40,7 @@ pytest:
 bench: setup
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/served.py
+	$(PY) benchmarks/planner.py
 	$(PLAYHEAD) bench qoe
 
 clean:
