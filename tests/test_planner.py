@@ -12,6 +12,7 @@ from playhead.scheduler import (
     CLASS_SPAN,
     CostModel,
     DeadlinePolicy,
+    JobSpec,
     Plan,
     Priority,
     RenderInfo,
@@ -327,3 +328,60 @@ def test_steady_viewers_are_replanned_in_place_and_exactly(seed: int) -> None:
         ]
         assert not moved, (moved, seed)
     assert in_place > 10  # steady reports were replanned in place
+
+
+def _random_ops(rng: random.Random, jobs: list[str]) -> Ops:
+    ops = Ops()
+    for job_id in rng.sample(jobs, rng.randint(0, len(jobs))):
+        roll = rng.random()
+        if roll < 0.4:
+            render, k = parse_job_id(job_id)
+            ops.submit.append(
+                JobSpec(render, k, info(render).frame_range(k), rng.random(), Priority.PLAYING)
+            )
+        elif roll < 0.7:
+            ops.reprioritise.append((job_id, rng.random()))
+        else:
+            ops.cancel.append(job_id)
+    return ops
+
+
+def _apply_in_order(queue: dict[str, float], ops: Ops, order: random.Random | None) -> None:
+    """Apply ops like a queue does, in list order or (``order``) shuffled."""
+    steps: list[tuple[str, str, float]] = [("submit", j.job_id, j.priority) for j in ops.submit]
+    steps += [("move", j, p) for j, p in ops.reprioritise]
+    steps += [("cancel", j, 0.0) for j in ops.cancel]
+    if order is not None:
+        order.shuffle(steps)
+    for what, job_id, priority in steps:
+        if what == "submit" or (what == "move" and job_id in queue):
+            queue[job_id] = priority
+        elif what == "cancel":
+            queue.pop(job_id, None)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_merged_ops_mean_the_same_in_any_order(seed: int) -> None:
+    """Two plans merged into one leave the queue as applying one after the other would,
+    whatever order the queue applies the merged operations in."""
+    rng = random.Random(seed)
+    jobs = [f"r:{k}" for k in range(8)]
+    start = {j: rng.random() for j in rng.sample(jobs, 4)}
+    first, second = _random_ops(rng, jobs), _random_ops(rng, jobs)
+    # a plan submits only what is not queued, and moves or cancels only what is
+    first.submit = [j for j in first.submit if j.job_id not in start]
+    first.reprioritise = [(j, p) for j, p in first.reprioritise if j in start]
+    first.cancel = [j for j in first.cancel if j in start]
+    middle = dict(start)
+    _apply_in_order(middle, first, None)
+    second.submit = [j for j in second.submit if j.job_id not in middle]
+    second.reprioritise = [(j, p) for j, p in second.reprioritise if j in middle]
+    second.cancel = [j for j in second.cancel if j in middle]
+    expected = dict(middle)
+    _apply_in_order(expected, second, None)
+    merged = Ops(list(first.submit), list(first.reprioritise), list(first.cancel))
+    merged.extend(second)
+    for shuffle in range(5):
+        got = dict(start)
+        _apply_in_order(got, merged, random.Random(shuffle))
+        assert got == expected

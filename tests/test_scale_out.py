@@ -158,3 +158,32 @@ def test_replicas_never_cancel_what_the_other_replicas_viewers_need(
     assert not wrong, wrong
     leaders = [runtime(x).planning for x in (a, b) if runtime(x).planning.leading]
     assert len(leaders) == 1  # one planner, for both replicas' viewers
+
+
+def test_a_guess_from_requests_never_outweighs_a_viewer_on_another_replica(
+    replicas: tuple[Running, Running], clip: Path
+) -> None:
+    """Behind a load balancer a player's WebSocket and its segment requests reach different
+    replicas; the one serving the requests guesses a viewer at the requested segment (its
+    buffer, far ahead). The planner keeps to the real viewer's reports."""
+    a, b = replicas
+    render = _render(a, clip, ms_per_frame=1.0, mode="sleep")
+    marker = _render(a, clip, ms_per_frame=1.5, mode="sleep")
+    with connect(a.ws_url) as ws, connect(a.ws_url) as other:
+        ws.send(json.dumps({"type": "watch", "render": render["id"]}))
+        ws.send(json.dumps({"type": "playhead", "frame": 0, "playing": True, "rate": 1.0}))
+        with b.client() as c:  # the player's buffer, filled through the other replica
+            assert c.get(f"/api/renders/{render['id']}/composite/3.m4s").status_code == 200
+        # another viewer's report: once the planner has it, it has had the guess (in order)
+        other.send(json.dumps({"type": "watch", "render": marker["id"]}))
+        planning = next(runtime(x).planning for x in (a, b) if runtime(x).planning.leading)
+        deadline = time.monotonic() + 10
+        while True:
+            planner = planning.planner
+            assert planner is not None
+            if any(s.render == marker["id"] for s in planner.sessions.values()):
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        viewers = [s for s in planner.sessions.values() if s.render == render["id"]]
+        assert [s.id.split(":")[0] for s in viewers] == ["ws"]  # no guessed viewer

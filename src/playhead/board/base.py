@@ -33,6 +33,7 @@ class SessionReport(_Event):
     playing: bool
     rate: float = Field(ge=0, le=16)
     at: float
+    inferred: bool = False  # guessed from segment requests (no WebSocket reports)
 
 
 class SessionLeft(_Event):

@@ -108,6 +108,7 @@ class PlanningService:
         self._overflow = False
         self._submitted_at: dict[str, float] = {}
         self._replica_of: dict[str, str] = {}  # session / request owner → its replica
+        self._inferred: set[str] = set()  # sessions guessed from segment requests
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_resync = 0.0
@@ -204,6 +205,7 @@ class PlanningService:
             self.policy, self.cost, failure_cooldown_s=self.config.failure_cooldown_s
         )
         self._replica_of.clear()
+        self._inferred.clear()
         now = self.clock()
         await self._apply(planner.set_workers(len(await self.board.workers()), now), now)
         for event in await self.board.snapshot():
@@ -265,15 +267,14 @@ class PlanningService:
             if not await self._know(planner, event.render):
                 return
             self._replica_of[event.session] = event.replica
-            session = Session(
-                event.session, event.render, event.playhead, event.playing, event.rate, event.at
-            )
-            ops = planner.report(session, now)
-            if session.moving and not self.someone_playing:  # at once; the tick clears it
-                self.someone_playing = True
+            ops = self._report(planner, event, now)
+            session = planner.sessions.get(event.session)  # None: a guess that was ignored
+            if session is not None and session.moving and not self.someone_playing:
+                self.someone_playing = True  # at once; the next tick clears it
                 await self.board.set_playing(True, 3 * self.config.tick_s)
         elif isinstance(event, SessionLeft):
             self._replica_of.pop(event.session, None)
+            self._inferred.discard(event.session)
             ops = planner.leave(event.session, now)
         elif isinstance(event, Requested):
             if not await self._know(planner, event.render):
@@ -293,11 +294,40 @@ class PlanningService:
             ops = planner.unexport(event.render, event.export, now)
         elif isinstance(event, AssetDeleted):
             for render_id in event.renders:
-                ops = planner.drop_render(render_id)
-                await self._apply(ops, now)
-            return
+                ops.extend(planner.drop_render(render_id))
         if apply:
             await self._apply(ops, now)
+
+    def _report(self, planner: Planner, event: SessionReport, now: float) -> Ops:
+        """A viewer's report. Viewers guessed from segment requests count only for renders
+        nobody reports on over a WebSocket: the replica that infers one may not be the one
+        holding the real viewer's WebSocket (behind a load balancer, a player's segment
+        requests and its WebSocket reach different replicas), and a guess at the player's
+        buffer, far ahead of its playhead, would take workers from the segments it needs."""
+        session = Session(
+            event.session, event.render, event.playhead, event.playing, event.rate, event.at
+        )
+        reported = {
+            s.id
+            for s in planner.sessions.values()
+            if s.render == event.render and s.id not in self._inferred
+        }
+        if event.inferred:
+            if reported - {event.session}:
+                return Ops()
+            self._inferred.add(event.session)
+            return planner.report(session, now)
+        self._inferred.discard(event.session)
+        ops = planner.report(session, now)
+        guesses = [
+            s.id
+            for s in list(planner.sessions.values())
+            if s.render == event.render and s.id in self._inferred
+        ]
+        for sid in guesses:  # a real viewer reports on this render now: drop the guesses
+            self._inferred.discard(sid)
+            ops.extend(planner.leave(sid, now))
+        return ops
 
     async def _changed(self, planner: Planner, change: Change, now: float) -> None:
         if change.job_id.startswith(EXPORT_JOB):

@@ -76,6 +76,7 @@ class Viewers:
                     playing=session.playing,
                     rate=session.rate,
                     at=session.reported_at,
+                    inferred=inferred,
                 )
             )
 
