@@ -122,13 +122,14 @@ async def segment(
 
 async def _wait_for(rt: Runtime, render: Render, k: int) -> None:
     """Ask the planner for segment k (via the board) and wait, bounded, until it is ready;
-    the request's need ends with the request, however it ends."""
-    error = await rt.readiness.failure(render, k)
-    if error is not None:
-        raise SegmentFailedError(f"segment {k} of render {render.id} failed: {error}")
+    the request's need ends with the request, however it ends. A segment that failed for good
+    recently answers at once with the cause."""
     owner = f"{rt.board.replica}:{uuid.uuid4().hex[:12]}"
     await rt.board.publish(Requested(render=render.id, segment=k, owner=owner, at=rt.clock()))
     try:
+        error = await rt.readiness.failure(render, k)  # while the planner hears the need
+        if error is not None:
+            raise SegmentFailedError(f"segment {k} of render {render.id} failed: {error}")
         if not await rt.readiness.wait(render, k, rt.config.segment_wait_s):
             raise NotReadyError(f"segment {k} is not rendered yet; retry shortly")
     finally:
