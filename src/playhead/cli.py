@@ -196,6 +196,7 @@ def _serve(args: argparse.Namespace) -> int:
         store=args.store,
         sample=not args.no_sample,
     )
+    config.check()
     print(f"playhead: serving on http://{args.host}:{args.port}/", file=sys.stderr)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
     return 0

@@ -391,8 +391,6 @@ class Planner:
         if r is None or not 0 <= k < r.info.segments:
             return ops
         self._interrupted.discard(job_id)
-        # a stalled viewer's deadlines move with the clock: its render is replanned whole
-        stalled = any(self._is_stalled(self.sessions[sid], r, now) for sid in r.sessions)
         if state is JobState.QUEUED:
             r.queued.setdefault(job_id, UNKNOWN)  # e.g. a reaped job back in the queue
             r.set_state(k, SegmentState.QUEUED)
@@ -402,11 +400,14 @@ class Planner:
             if state is JobState.RUNNING:
                 r.set_state(k, SegmentState.RUNNING)
                 r.running_since[k] = now
-                if not (self._overloaded or stalled):
-                    return ops  # it was needed and still is: nothing else moves
+                # it was needed and still is: no need moves (what moves with the clock — a
+                # stalled viewer's deadlines, the work left under overload — the tick replans)
+                return ops
             elif state is JobState.CANCELLED:
                 r.set_state(k, SegmentState.IDLE)
             elif state is JobState.DONE:
+                # a viewer stalled on it (or anywhere): its later deadlines move, replan
+                stalled = any(self._is_stalled(self.sessions[sid], r, now) for sid in r.sessions)
                 r.set_state(k, SegmentState.READY)
                 r.clear_marks(k)
                 r.unneeded_running.discard(job_id)

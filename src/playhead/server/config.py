@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playhead.errors import UnsupportedError
 from playhead.media.ingest import IngestOptions
 from playhead.server.planning import PlanningConfig
 
@@ -33,3 +34,13 @@ class ServeConfig:
     stalled_check_s: float = 0.5
     sample: bool = False  # ingest the sample clip when the library is empty
     planning: PlanningConfig = field(default_factory=PlanningConfig)
+
+    def check(self) -> None:
+        """Refuse settings that cannot work together, before anything starts."""
+        if self.redis is not None and self.store is None:
+            raise UnsupportedError(
+                "--redis shares the queue with other processes, so they need a store they all "
+                "share too: add --store file:///shared/dir or --store s3://bucket/prefix"
+            )
+        if self.workers < 0:
+            raise UnsupportedError(f"--workers must be 0 or more, got {self.workers}")

@@ -75,7 +75,7 @@ Item = BoardEvent | Change | _Control
 class PlanningConfig:
     lease_ttl_s: float = 3.0  # a dead planner is replaced within this
     tick_s: float = 1.0  # housekeeping: cool-downs, workers, dead replicas, stalled jobs
-    resync_s: float = 30.0  # rebuild the mirror from the queue and replan everything
+    resync_s: float = 300.0  # rebuild the mirror from the queue and replan everything
     failure_cooldown_s: float = 30.0
 
 

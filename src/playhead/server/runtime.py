@@ -74,6 +74,7 @@ class Runtime:
 
     @classmethod
     async def open(cls, config: ServeConfig) -> Runtime:
+        config.check()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         if config.store is not None:
             store = open_store(config.store, config.cache_bytes)
