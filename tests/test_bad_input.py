@@ -402,3 +402,35 @@ def test_error_classes_are_builtin_compatible() -> None:
     assert err.to_json() == {
         "error": {"code": "invalid_params", "message": "person: parameter 'threshold': too big"}
     }
+
+
+# --- fleet settings -----------------------------------------------------------------------------
+
+
+def test_fleet_settings_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from playhead.cli import _parser
+
+    args = _parser().parse_args(["serve", "--data", str(tmp_path), "--workers", "0"])
+    assert (args.data, args.redis, args.store) == (tmp_path, None, None)
+    monkeypatch.setenv("PLAYHEAD_REDIS", "redis://r:6379/0")
+    monkeypatch.setenv("PLAYHEAD_STORE", "s3://bucket/prefix")
+    args = _parser().parse_args(["worker"])  # required, and given by the environment
+    assert (args.redis, args.store) == ("redis://r:6379/0", "s3://bucket/prefix")
+    args = _parser().parse_args(["worker", "--redis", "redis://other:1/2"])
+    assert args.redis == "redis://other:1/2"
+
+
+def test_a_worker_without_a_queue_or_a_replica_without_a_shared_store_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PLAYHEAD_REDIS", raising=False)
+    monkeypatch.delenv("PLAYHEAD_STORE", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(["worker", "--store", "file:///tmp/x"])
+    assert exit_.value.code == 2  # argparse names the missing --redis
+    code, _, err = run_cli(["serve", "--data", str(tmp_path), "--redis", "redis://r:1/0"])
+    assert_one_line_error(code, err, "--store")
+    code, _, err = run_cli(["serve", "--data", str(tmp_path), "--workers", "-1"])
+    assert_one_line_error(code, err, "--workers")
