@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from waiting import eventually_async
 
 from playhead.queue import Change, InvalidTransition, Job, JobState, LeaseLost, WorkQueue
 
@@ -25,15 +26,6 @@ LONG = 60.0  # a lease that never lapses during a test
 
 def job(job_id: str, priority: float = 1.0, **payload: Any) -> Job:
     return Job(job_id, {"segment": job_id, **payload}, priority)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class WorkQueueConformance(ABC):
@@ -365,7 +357,7 @@ class WorkQueueConformance(ABC):
         async def told_all() -> bool:
             return len(seen) >= 8
 
-        await eventually(told_all, "eight changes")
+        await eventually_async(told_all, "eight changes")
         stop()
         assert [(c.job_id, c.state) for c in seen] == [
             ("a", JobState.QUEUED),
@@ -391,7 +383,7 @@ class WorkQueueConformance(ABC):
         async def told() -> bool:
             return len(seen) >= 1
 
-        await eventually(told, "the first change")
+        await eventually_async(told, "the first change")
         stop()
         marker: list[Change] = []
         q.watch(marker.append)
@@ -400,7 +392,7 @@ class WorkQueueConformance(ABC):
         async def marker_told() -> bool:
             return any(c.job_id == "b" for c in marker)
 
-        await eventually(marker_told, "a second listener to hear b")
+        await eventually_async(marker_told, "a second listener to hear b")
         assert [c.job_id for c in seen] == ["a"]
 
     async def test_an_idle_worker_wakes_when_work_arrives(self, make: Any) -> None:

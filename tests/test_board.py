@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from waiting import eventually_async
 
 from playhead.board import (
     Board,
@@ -35,14 +36,6 @@ def report(session: str, playhead: int = 0, render: str = "r") -> SessionReport:
     return SessionReport(
         session=session, render=render, playhead=playhead, playing=True, rate=1.0, at=1.0
     )
-
-
-async def until(check: object, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,9 @@ async def test_every_replica_hears_every_event_in_order(boards: tuple[Board, Boa
     ]
     for event in sent:
         await a.publish(event)
-    await until(lambda: len(heard_a) == len(heard_b) == 4, "four events on both replicas")
+    await eventually_async(
+        lambda: len(heard_a) == len(heard_b) == 4, "four events on both replicas"
+    )
     for heard in (heard_a, heard_b):
         assert [e.model_copy(update={"replica": ""}) for e in heard] == sent
         assert all(e.replica == a.replica for e in heard)
@@ -121,7 +116,7 @@ async def test_a_dead_replicas_needs_are_undone_for_everyone(
     await b.publish(report("viewer-on-b"))
     await a.heartbeat(0.2)
     await b.heartbeat(30)
-    await until(lambda: len(heard) == 3, "the events")
+    await eventually_async(lambda: len(heard) == 3, "the events")
     deadline = time.monotonic() + 5
     while await b.dead_replicas({a.replica, b.replica}) != {a.replica}:
         assert time.monotonic() < deadline, "replica a never looked dead"
@@ -130,7 +125,7 @@ async def test_a_dead_replicas_needs_are_undone_for_everyone(
     snapshot = await b.snapshot()
     assert [e.session for e in snapshot if isinstance(e, SessionReport)] == ["viewer-on-b"]
     assert not [e for e in snapshot if isinstance(e, Requested)]
-    await until(lambda: len(heard) == 5, "the undoing events")
+    await eventually_async(lambda: len(heard) == 5, "the undoing events")
     assert {type(e) for e in heard[3:]} == {SessionLeft, RequestDone}
 
 
@@ -175,7 +170,7 @@ async def test_redis_down_is_a_clear_error_and_the_tail_comes_back(tmp_path: Pat
         heard: list[BoardEvent] = []
         board.listen(heard.append)
         await board.publish(report("before"))
-        await until(lambda: len(heard) == 1, "the first event")
+        await eventually_async(lambda: len(heard) == 1, "the first event")
         server.kill()
         started = time.monotonic()
         with pytest.raises(BoardUnavailable, match="unreachable"):
@@ -183,7 +178,7 @@ async def test_redis_down_is_a_clear_error_and_the_tail_comes_back(tmp_path: Pat
         assert time.monotonic() - started < 15
         server.start()  # the same port, the same append-only file
         await board.publish(report("after"))
-        await until(lambda: len(heard) == 2, "an event after the restart")
+        await eventually_async(lambda: len(heard) == 2, "an event after the restart")
         assert heard[-1].session == "after"  # type: ignore[union-attr]
         assert {e.session for e in await board.snapshot() if isinstance(e, SessionReport)} == {
             "before",

@@ -19,6 +19,7 @@ from typing import Any
 import av
 import httpx
 import pytest
+from waiting import eventually
 
 from playhead.board import WorkerInfo
 from playhead.board.redis import RedisBoard
@@ -50,13 +51,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_barcode_video(path, 4 * FPS, Fraction(FPS), (96, 64))
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def new_render(cluster: Cluster, clip: Path, ms_per_frame: float) -> dict[str, Any]:
     """A render no other test has touched (the cost is part of the render's identity)."""
     with httpx.Client(base_url=cluster.url, timeout=60) as c:
@@ -71,17 +65,21 @@ def new_render(cluster: Cluster, clip: Path, ms_per_frame: float) -> dict[str, A
 
 def fetch(url: str, timeout: float = 90) -> httpx.Response:
     """GET like a player: retry on 503 and on connections that break, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    got: list[httpx.Response] = []
+
+    def answered() -> bool:
         try:
             with httpx.Client(timeout=60) as c:
                 r = c.get(url)
-            if r.status_code != 503:
-                return r
         except httpx.TransportError:
-            pass  # the replica went away mid-request: a new connection, another replica
-        assert time.monotonic() < deadline, f"gave up on {url}"
-        time.sleep(0.1)
+            return False  # the replica went away mid-request: a new connection, another one
+        if r.status_code == 503:
+            return False
+        got.append(r)
+        return True
+
+    eventually(answered, f"an answer from {url}", timeout)
+    return got[0]
 
 
 def decoded(init: bytes, segment: bytes) -> list[int]:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from queue_conformance import LONG, WorkQueueConformance, eventually, job
+from queue_conformance import LONG, WorkQueueConformance, job
+from waiting import eventually_async
 
 from playhead.cluster.process import Service, free_port
 from playhead.cluster.redis_server import redis_server, redis_url
@@ -82,10 +83,13 @@ class TestRedisQueue(WorkQueueConformance):
 
     async def lapse(self, q: WorkQueue) -> list[str]:
         """Leases expire in Redis time: reap until the stalled check returns something."""
-        deadline = time.monotonic() + 10
-        while not (reaped := await q.reap()):
-            assert time.monotonic() < deadline, "no lease lapsed within 10 s"
-            await asyncio.sleep(0.01)
+        reaped: list[str] = []
+
+        async def some() -> bool:
+            reaped.extend(await q.reap())
+            return bool(reaped)
+
+        await eventually_async(some, "a lease to lapse")
         return reaped
 
     async def let_backoff_pass(self, q: WorkQueue) -> None:
@@ -218,7 +222,7 @@ async def test_two_clients_see_each_others_changes_and_claim_disjoint_jobs(url: 
             async def all_done(seen: list[Change] = seen) -> bool:
                 return sum(c.state is JobState.DONE for c in seen) == 40
 
-            await eventually(all_done, "every completion, on both clients")
+            await eventually_async(all_done, "every completion, on both clients")
             by = {c.job_id: (c.result or {}).get("by") for c in seen if c.state is JobState.DONE}
             assert {j for j, b in by.items() if b == "q2"} == set(claimed["q2"])
             for i in range(40):  # each job's changes in order
@@ -248,7 +252,7 @@ async def test_a_listener_that_raises_does_not_stop_the_others(
             async def both() -> bool:
                 return [c.job_id for c in seen] == ["a", "b"]
 
-            await eventually(both, "both changes despite the broken listener")
+            await eventually_async(both, "both changes despite the broken listener")
         assert "listener failed" in caplog.text
     finally:
         await q.close()
@@ -352,7 +356,7 @@ async def test_redis_killed_and_restarted_keeps_jobs_and_the_tail_resumes(
         async def resumed() -> bool:
             return ("b", JobState.RUNNING) in [(c.job_id, c.state) for c in seen]
 
-        await eventually(resumed, "the tail to deliver changes made after the restart")
+        await eventually_async(resumed, "the tail to deliver changes made after the restart")
         done = [c for c in seen if c.job_id == "a" and c.state is JobState.DONE]
         assert done and done[0].result == {"after": "restart"}
     finally:
@@ -396,8 +400,11 @@ async def test_measured_latencies(url: str) -> None:
         lease = await q.claim("w", 0.5)
         assert lease is not None
         lapsed_at = time.monotonic() + 0.5
-        while not await q.reap():
-            await asyncio.sleep(0.01)
+
+        async def back() -> bool:
+            return bool(await q.reap())
+
+        await eventually_async(back, "the stalled job back in the queue")
         back_after = time.monotonic() - lapsed_at
 
         def ms(samples: list[float]) -> str:

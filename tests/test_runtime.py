@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from waiting import eventually
 from websockets.sync.client import connect
 
 from playhead.effects import registry
@@ -117,13 +118,6 @@ def render(server: Running, asset: str, effect: str, **params: Any) -> dict[str,
     return body
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_barcode_video(
@@ -156,11 +150,12 @@ def test_a_segment_that_keeps_failing_answers_at_once_with_its_cause(
         assert broken.attempts[1] == 2
         assert c.get(f"{base}/2.m4s").status_code == 200  # the others are fine
         job = c.post(f"/api/renders/{r['id']}/exports", json={"format": "mp4"}).json()
-        deadline = time.monotonic() + 60
-        while job["state"] not in ("done", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-            job = c.get(f"/api/exports/{job['id']}").json()
+
+        def over() -> bool:
+            job.update(c.get(f"/api/exports/{job['id']}").json())
+            return job["state"] in ("done", "failed")
+
+        eventually(over, "the export to end", 60)
         assert job["state"] == "failed" and "model exploded" in job["error"]
         states = [s["state"] for s in c.get(f"/api/renders/{r['id']}").json()["segments"]]
         assert states[1] == "failed"

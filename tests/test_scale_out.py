@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
+from waiting import eventually
 from websockets.sync.client import connect
 
 from playhead.cluster.process import Service
@@ -177,13 +178,12 @@ def test_a_guess_from_requests_never_outweighs_a_viewer_on_another_replica(
         # another viewer's report: once the planner has it, it has had the guess (in order)
         other.send(json.dumps({"type": "watch", "render": marker["id"]}))
         planning = next(runtime(x).planning for x in (a, b) if runtime(x).planning.leading)
-        deadline = time.monotonic() + 10
-        while True:
-            planner = planning.planner
-            assert planner is not None
-            if any(s.render == marker["id"] for s in planner.sessions.values()):
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        planner = planning.planner
+        assert planner is not None
+        eventually(
+            lambda: any(s.render == marker["id"] for s in planner.sessions.values()),
+            "the planner to hear the later report",
+            10,
+        )
         viewers = [s for s in planner.sessions.values() if s.render == render["id"]]
         assert [s.id.split(":")[0] for s in viewers] == ["ws"]  # no guessed viewer

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from store_conformance import StoreConformance
+from waiting import eventually
 
 import playhead.store.s3 as s3_module
 from playhead.cluster.process import free_port
@@ -67,15 +68,14 @@ def timed(fn: Callable[[], object]) -> tuple[Exception | None, float]:
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Poll ``condition`` (an unavailable store counts as not yet) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def holds() -> bool:
         try:
-            if condition():
-                return
+            return condition()
         except StoreUnavailable:
-            pass
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+            return False
+
+    eventually(holds, "the store's condition", timeout)
 
 
 class TestS3Store(StoreConformance):
