@@ -24,7 +24,8 @@ from collections.abc import Callable
 
 from playhead.queue import JobState
 from playhead.scheduler import CostModel, DeadlinePolicy, RenderInfo, Session
-from playhead.scheduler.planner import Ops, Planner
+from playhead.scheduler.ops import Ops
+from playhead.scheduler.planner import Planner
 
 FPS, S, SEGMENTS = 25.0, 25, 600
 

@@ -22,7 +22,8 @@ from playhead.scheduler import (
     parse_job_id,
     priority_class,
 )
-from playhead.scheduler.planner import Ops, Planner
+from playhead.scheduler.ops import Ops
+from playhead.scheduler.planner import Planner
 
 FPS, S = 30.0, 30
 CHEAP = CostModel(prior=1e-4)

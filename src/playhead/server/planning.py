@@ -48,7 +48,8 @@ from playhead.scheduler import (
     encode_priority,
     parse_job_id,
 )
-from playhead.scheduler.planner import Ops, Planner
+from playhead.scheduler.ops import Ops
+from playhead.scheduler.planner import Planner
 from playhead.server.metrics import Metrics
 from playhead.server.readiness import Readiness
 from playhead.store import Store
