@@ -152,11 +152,16 @@ class DeadlinePolicy(PolicyBase):
         stuck_at: int | None = None  # where the player must wait: the first missing frame
         work = 0.0  # estimated worker-seconds of this session's missing segments so far
         kept = 0
+        only = demand.only if share is None else None  # held to a share: every k counts
         for k in range(info.segment_of(playhead), last + 1):
             state = states.get(k)
             if state is SegmentState.READY:
                 continue
             start = k * seg
+            if only is not None and k not in only:  # an incremental replan skips the rest
+                if stuck_at is None:
+                    stuck_at = max(playhead, start)
+                continue
             deadline = session.reported_at + max(0, start - playhead) / speed
             if stuck_at is None:
                 stuck_at = max(playhead, start)
