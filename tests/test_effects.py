@@ -8,9 +8,8 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
+from tiny_onnx import tiny_model
 
 from playhead.effects import registry
 from playhead.effects.base import Context, Effect, EffectParams, Frames, variants_of
@@ -117,38 +116,15 @@ def test_edges_find_a_square() -> None:
         registry.parse_params(registry.get("edges"), {"low": 200, "high": 100})
 
 
-def _onnx_model(path: Path, output: str) -> Path:
-    """A tiny model built here: the matte is the red channel; the image is colours inverted."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])
-    if output == "matte":
-        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 32, 32])
-        starts = helper.make_tensor("s", TensorProto.INT64, [1], [0])
-        ends = helper.make_tensor("e", TensorProto.INT64, [1], [1])
-        axes = helper.make_tensor("a", TensorProto.INT64, [1], [1])
-        nodes = [helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])]
-        inits = [starts, ends, axes]
-    else:
-        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 32, 32])
-        one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
-        nodes = [helper.make_node("Sub", ["one", "x"], ["y"])]
-        inits = [one]
-    graph = helper.make_graph(nodes, "tiny", [x], [y], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
 def test_onnx_matte_and_rgb_models(tmp_path: Path) -> None:
     frames = np.zeros((3, 48, 64, 3), np.uint8)
     frames[:, :, :32, 0] = 255  # left half red
-    matte_model = _onnx_model(tmp_path / "matte.onnx", "matte")
+    matte_model = tiny_model(tmp_path / "matte.onnx", "matte")
     matte = _run("onnx", frames, model=str(matte_model))["matte"]
     assert matte.shape == (3, 48, 64)
     assert matte[:, :, :28].min() > 240 and matte[:, :, 36:].max() < 15
 
-    rgb_model = _onnx_model(tmp_path / "rgb.onnx", "rgb")
+    rgb_model = tiny_model(tmp_path / "rgb.onnx", "rgb")
     out = _run("onnx", frames, model=str(rgb_model), output="rgb")
     assert np.abs(out["rgb"][:, 10, 10].astype(int) - (0, 255, 255)).max() <= 2
     assert np.abs(out["composite"][:, 10, 50].astype(int) - (255, 255, 255)).max() <= 2

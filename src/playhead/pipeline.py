@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from playhead.effects import devices
 from playhead.effects.base import Bands, Context, Effect, EffectParams, Frames, Runner
 from playhead.errors import PlayheadError
 from playhead.media.asset import Asset, AssetDir
@@ -62,12 +63,16 @@ class SegmentPipeline:
         effect: Effect,
         runner: Runner,
         params: EffectParams,
-        batch_size: int = 8,
+        batch_size: int | None = None,
     ) -> None:
+        """``batch_size``: frames per effect batch; None = what the effect prefers on this
+        process's device (`devices.preferred_batch`)."""
         self.asset = asset
         self.effect = effect
         self.runner = runner
         self.params = params
+        if batch_size is None:
+            batch_size = devices.preferred_batch(effect, devices.current().klass)
         self.batch_size = max(1, batch_size)
         _, index = asset_dir.load()
         self._reader = MezzanineReader(asset_dir.mezzanine, index)

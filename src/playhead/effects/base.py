@@ -23,7 +23,16 @@ A complete example, an effect that inverts colours::
         Params = InvertParams
         bands = ("rgb",)
         context_frames = 0
+        devices = ("cpu",)  # optional: where it runs, best first (see below)
+        batch_sizes = {"cpu": 8}  # optional: frames per batch on each device class
         def load(self): return InvertRunner()
+
+``devices`` and ``batch_sizes`` are optional (`playhead.effects.devices` reads them with
+defaults): ``devices`` lists the device classes (``"cpu"``, ``"cuda"``) on which the effect
+gains from the hardware, best first, default ``("cpu",)``; ``batch_sizes`` maps a device class
+to the batch it prefers there, default 8. A model loaded with
+``playhead.effects.devices.onnx_session(path)`` runs on the process's device (the GPU on a cuda
+worker), so an ONNX effect declares ``devices = ("cuda", "cpu")``.
 
 Register it in your package's ``pyproject.toml``::
 
@@ -93,6 +102,17 @@ class Runner(Protocol):
 
 
 class Effect(Protocol):
+    """A named, versioned model: what a plug-in's entry point returns an instance of.
+
+    Optional attributes, not part of the protocol so that plug-ins without them still conform
+    (read them with `playhead.effects.devices.effect_devices` and ``preferred_batch``):
+
+    - ``devices: ClassVar[tuple[str, ...]]`` device classes the effect can use, best first
+      (default ``("cpu",)``);
+    - ``batch_sizes: ClassVar[Mapping[str, int]]`` preferred frames per batch by device class
+      (default 8).
+    """
+
     name: ClassVar[str]
     version: ClassVar[str]
     Params: ClassVar[type[EffectParams]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import ClassVar, Literal, cast
 
 import cv2
@@ -32,6 +33,8 @@ class Passthrough:
     Params: ClassVar[type[EffectParams]] = PassthroughParams
     bands: ClassVar[tuple[Band, ...]] = ("rgb",)
     context_frames: ClassVar[int] = 0
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)  # OpenCV / numpy on the host
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> _IdentityRunner:
         return _IdentityRunner()
@@ -78,6 +81,8 @@ class Cost:
     Params: ClassVar[type[EffectParams]] = CostParams
     bands: ClassVar[tuple[Band, ...]] = ("rgb",)
     context_frames: ClassVar[int] = 0
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)  # OpenCV / numpy on the host
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> _CostRunner:
         return _CostRunner()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal, Self, cast
 
 import cv2
@@ -57,6 +58,8 @@ class Edges:
     Params: ClassVar[type[EffectParams]] = EdgesParams
     bands: ClassVar[tuple[Band, ...]] = ("rgb", "matte")
     context_frames: ClassVar[int] = 0
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)  # OpenCV / numpy on the host
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> EdgesRunner:
         return EdgesRunner()

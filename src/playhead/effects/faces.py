@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast
 
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from playhead.effects import models
 from playhead.effects.base import Band, Bands, Context, EffectParams, Frames
+from playhead.effects.tflite import interpreter
 
 F32 = npt.NDArray[np.float32]
 Box = dict[str, float]
@@ -148,12 +150,8 @@ class FacesRunner:
 
     def _interpreter(self, model: str) -> Any:
         if model not in self._interpreters:
-            from ai_edge_litert.interpreter import Interpreter
-
             path = models.weights_path(SPECS[model].weights)
-            interp = Interpreter(model_path=str(path), num_threads=self._threads)
-            interp.allocate_tensors()
-            self._interpreters[model] = interp
+            self._interpreters[model] = interpreter(path, self._threads)
         return self._interpreters[model]
 
     def detect(self, frame: Frames, model: str, min_confidence: float) -> list[Box]:
@@ -278,6 +276,13 @@ class Faces:
     Params: ClassVar[type[EffectParams]] = FacesParams
     bands: ClassVar[tuple[Band, ...]] = ("boxes", "matte")
     context_frames: ClassVar[int] = 0
+    # LiteRT on the CPU only: the ai-edge-litert wheel ships no GPU delegate for Linux (only a
+    # WebGPU accelerator for its CompiledModel API), and the models are tiny (0.2-0.7 MB, 128/192 px
+    # input, a few ms a frame on one core), so copies to and from a GPU would eat the gain. On a
+    # cuda worker it runs on the host's cores; `devices.litert_delegates` still uses a GPU
+    # delegate if one is installed (PLAYHEAD_LITERT_GPU_DELEGATE), without routing relying on it.
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> FacesRunner:
         return FacesRunner()

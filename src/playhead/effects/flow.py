@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal, cast
 
 import cv2
@@ -70,6 +71,8 @@ class Flow:
     Params: ClassVar[type[EffectParams]] = FlowParams
     bands: ClassVar[tuple[Band, ...]] = ("flow", "rgb")
     context_frames: ClassVar[int] = 1
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)  # OpenCV / numpy on the host
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> FlowRunner:
         return FlowRunner()

@@ -1,7 +1,8 @@
-"""``onnx``: bring your own ONNX image model (onnxruntime, CPU or CUDA when present)."""
+"""``onnx``: bring your own ONNX image model (onnxruntime on the process's device: CPU, CUDA)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
@@ -10,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import Field, field_validator
 
+from playhead.effects import devices
 from playhead.effects.base import Band, Bands, Context, EffectParams, Frames
 from playhead.effects.person import composite_matte
 
@@ -62,17 +64,13 @@ class OnnxParams(EffectParams):
 
 class OnnxRunner:
     def __init__(self) -> None:
-        self._sessions: dict[tuple[str, float], ort.InferenceSession] = {}
+        self._sessions: dict[tuple[str, float, str], ort.InferenceSession] = {}
 
     def _session(self, path: str) -> ort.InferenceSession:
-        key = (path, Path(path).stat().st_mtime)  # a re-exported model is reloaded
+        device = devices.current()
+        key = (path, Path(path).stat().st_mtime, str(device))  # a re-exported model is reloaded
         if key not in self._sessions:
-            providers = [
-                p
-                for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                if p in ort.get_available_providers()
-            ]
-            self._sessions[key] = ort.InferenceSession(path, providers=providers)
+            self._sessions[key] = devices.onnx_session(path, device)
         return self._sessions[key]
 
     def run(self, frames: Frames, params: EffectParams, context: Context) -> Bands:
@@ -138,6 +136,10 @@ class Onnx:
     Params: ClassVar[type[EffectParams]] = OnnxParams
     bands: ClassVar[tuple[Band, ...]] = ("rgb", "matte")
     context_frames: ClassVar[int] = 0
+    # onnxruntime runs the model where the process's device is (devices.onnx_session): a GPU
+    # takes bigger batches; the CPU keeps batches small so a segment's first frames come soon
+    devices: ClassVar[tuple[str, ...]] = ("cuda", "cpu")
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cuda": 32, "cpu": 8}
 
     def load(self) -> OnnxRunner:
         return OnnxRunner()

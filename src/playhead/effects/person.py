@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal, cast
 
 import cv2
@@ -125,6 +126,13 @@ class Person:
     Params: ClassVar[type[EffectParams]] = PersonParams
     bands: ClassVar[tuple[Band, ...]] = ("matte",)
     context_frames: ClassVar[int] = 1
+    # LiteRT on the CPU only: the ai-edge-litert wheel ships no GPU delegate for Linux (only a
+    # WebGPU accelerator for its CompiledModel API), and the model is tiny (≈250 KB, 256x256
+    # input, a few ms a frame on one core), so copies to and from a GPU would eat the gain. On a
+    # cuda worker it runs on the host's cores; `devices.litert_delegates` still uses a GPU
+    # delegate if one is installed (PLAYHEAD_LITERT_GPU_DELEGATE), without routing relying on it.
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    batch_sizes: ClassVar[Mapping[str, int]] = {"cpu": 8}
 
     def load(self) -> PersonRunner:
         return PersonRunner()

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from playhead.effects.base import Effect, EffectParams, variants_of
 from playhead.effects.basic import Cost, Passthrough
+from playhead.effects.devices import effect_devices, preferred_batch
 from playhead.effects.edges import Edges
 from playhead.effects.faces import Faces
 from playhead.effects.flow import Flow
@@ -70,6 +71,7 @@ def canonical_params(params: EffectParams) -> dict[str, Any]:
 
 
 def describe(effect: Effect) -> dict[str, Any]:
+    devices = effect_devices(effect)
     return {
         "name": effect.name,
         "version": effect.version,
@@ -77,5 +79,7 @@ def describe(effect: Effect) -> dict[str, Any]:
         "bands": list(effect.bands),
         "variants": list(variants_of(effect)),
         "context_frames": effect.context_frames,
+        "devices": list(devices),
+        "batch_sizes": {klass: preferred_batch(effect, klass) for klass in devices},
         "params": effect.Params.model_json_schema(),
     }

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from playhead.effects import devices
+
+log = logging.getLogger(__name__)
+
+
+def interpreter(path: Path, threads: int | None = None) -> Any:
+    """An allocated interpreter for ``path`` on the process's device.
+
+    With the delegates of `devices.litert_delegates` (a GPU delegate on a cuda device, where
+    one loads); if the interpreter cannot be built or allocated with them, on the CPU.
+    """
+    num_threads = threads or min(4, os.cpu_count() or 1)
+    delegates = devices.litert_delegates()
+    if delegates:
+        try:
+            interp = Interpreter(
+                model_path=str(path), num_threads=num_threads, experimental_delegates=delegates
+            )
+            interp.allocate_tensors()
+            return interp
+        except (RuntimeError, ValueError) as e:
+            log.warning("%s: the LiteRT GPU delegate failed (%s); running on the CPU", path, e)
+    interp = Interpreter(model_path=str(path), num_threads=num_threads)
+    interp.allocate_tensors()
+    return interp
 
 
 class TFLiteModel:
@@ -19,10 +47,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        self._interp = Interpreter(
-            model_path=str(path), num_threads=threads or min(4, os.cpu_count() or 1)
-        )
-        self._interp.allocate_tensors()
+        self._interp = interpreter(path, threads)
         self._input = self._interp.get_input_details()[0]
         self._outputs = self._interp.get_output_details()
         self._batch = 1

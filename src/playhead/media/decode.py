@@ -7,6 +7,7 @@ reader keeps its position, so reading consecutive ranges never seeks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import av
 import numpy as np
 
 from playhead.errors import FrameIndexError
+from playhead.media import codecs
 from playhead.media.asset import FrameIndex
 from playhead.types import FrameRange
 
@@ -23,10 +25,15 @@ TAIL = 4  # frames kept for temporal context; effects declare at most a few
 class MezzanineReader:
     """Reads ``uint8[N,H,W,3]`` RGB frames of any ``[start, stop)`` range. Not thread-safe."""
 
-    def __init__(self, path: Path, index: FrameIndex) -> None:
+    def __init__(self, path: Path, index: FrameIndex, decoder: str | None = None) -> None:
+        """``decoder``: a decoder by name, fed the demuxed packets (``h264_cuvid``, ``h264``);
+        None = the process's device's choice (`codecs.h264_decoder`: FFmpeg's software decoder
+        unless NVDEC is opted into)."""
         self.path = path
         self.index = index
+        self.decoder = decoder if decoder is not None else codecs.h264_decoder()
         self._container: Any = None
+        self._decoder: Any = None  # the named decoder's context, made with the container
         self._frames: Any = None  # the live decode generator
         self._next: int | None = -1  # frame the generator yields next; None right after a seek
         # the last frames returned, ending at _next - 1: a segment's context frames (the end of
@@ -42,7 +49,7 @@ class MezzanineReader:
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
-        self._container = self._frames = None
+        self._container = self._frames = self._decoder = None
         self._next = -1
         self._tail = []
 
@@ -88,8 +95,20 @@ class MezzanineReader:
             self._container = av.open(str(self.path))
             self._stream = self._container.streams.video[0]
             self._stream.thread_type = "AUTO"
+            if self.decoder is not None:
+                self._decoder = codecs.open_decoder(self.decoder, self._stream)
         key = self.index.keyframe_before(start)
         self._container.seek(self.index.pts[key], stream=self._stream, backward=True)
-        self._frames = self._container.decode(self._stream)
+        if self._decoder is None:
+            self._frames = self._container.decode(self._stream)
+        else:
+            self._decoder.flush_buffers()  # frames of packets from before the seek: gone
+            self._frames = _decoded(self._container, self._stream, self._decoder)
         self._next = None
         self._tail = []
+
+
+def _decoded(container: Any, stream: Any, decoder: Any) -> Iterator[Any]:
+    """Frames of ``stream``'s packets through ``decoder`` (the last, empty packet drains it)."""
+    for packet in container.demux(stream):
+        yield from decoder.decode(packet)

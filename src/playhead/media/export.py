@@ -21,7 +21,9 @@ import cv2
 import numpy as np
 from av.video.stream import VideoStream
 
+from playhead.effects import devices
 from playhead.errors import UnsupportedError
+from playhead.media import codecs
 
 ExportFormat = Literal["mp4", "mov-alpha", "webm-alpha", "png-matte"]
 FORMATS: tuple[ExportFormat, ...] = ("mp4", "mov-alpha", "webm-alpha", "png-matte")
@@ -65,13 +67,18 @@ class _VideoWriter:
         self._out = av.open(
             str(self._part), "w", format=self.container_format, options=self.container_options
         )
-        self._stream = cast(VideoStream, self._out.add_stream(self.codec, rate=fps))
-        self._stream.options = dict(self.options)
+        codec, options = self._encoder(width, height)
+        self._stream = cast(VideoStream, self._out.add_stream(codec, rate=fps))
+        self._stream.options = dict(options)
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = self.pix_fmt
         self._tick = 1 / fps  # not stream.time_base: the muxer changes that when it starts
         self._stream.time_base = self._tick
         self._pts = 0
+
+    def _encoder(self, width: int, height: int) -> tuple[str, dict[str, str]]:
+        """The codec and its options: the class's own, unless a writer picks by device."""
+        return self.codec, dict(self.options)
 
     def _pixels(self, rgb: np.ndarray, matte: np.ndarray | None) -> np.ndarray:
         return rgb
@@ -105,9 +112,18 @@ class _AlphaWriter(_VideoWriter):
 
 
 class Mp4Writer(_VideoWriter):
+    """H.264 with the encoder of the process's device: NVENC on a cuda device where it opens,
+    else libx264 (`playhead.media.codecs.h264_encoder`)."""
+
     codec, pix_fmt, in_format, container_format = "libx264", "yuv420p", "rgb24", "mp4"
     options: ClassVar[dict[str, str]] = {"crf": "18", "preset": "medium"}
     container_options: ClassVar[dict[str, str]] = {"movflags": "+faststart"}  # web playback
+
+    def _encoder(self, width: int, height: int) -> tuple[str, dict[str, str]]:
+        device = devices.current()
+        if codecs.h264_encoder(device, width, height) == codecs.NVENC:
+            return codecs.NVENC, codecs.nvenc_options(device, quality=18)
+        return super()._encoder(width, height)
 
 
 class MovAlphaWriter(_AlphaWriter):

@@ -13,9 +13,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
+from av.video.stream import VideoStream
+
+from playhead.effects import devices
+from playhead.media import codecs
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,9 @@ class SegmentEncoder:
     fps: Fraction
     crf: int = 23
     preset: str = "veryfast"
+    codec: str = codecs.LIBX264
+    """libx264 for every segment the fleet serves: see `playhead.media.codecs` for why NVENC
+    (``h264_nvenc``, with `codecs.segment_options`) is not chosen by the device here."""
 
     def encode(self, first_frame: int, frames: np.ndarray) -> EncodedSegment:
         """Encode RGB ``uint8[N,H,W,3]`` frames whose first is render frame ``first_frame``."""
@@ -45,17 +53,8 @@ class SegmentEncoder:
             "video_track_timescale": str(self.fps.numerator),
         }
         with av.open(buf, "w", format="mp4", options=options) as out:
-            stream = out.add_stream(
-                "libx264",
-                rate=self.fps,
-                options={
-                    "crf": str(self.crf),
-                    "preset": self.preset,
-                    "tune": "zerolatency",  # no B-frames, no lookahead: pts == dts, low latency
-                    # one IDR (the first frame) per segment; the same settings for every
-                    # segment, whatever its length, so every init is byte-identical
-                    "x264-params": "keyint=infinite:scenecut=0",
-                },
+            stream = cast(
+                VideoStream, out.add_stream(self.codec, rate=self.fps, options=self._options())
             )
             stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
             stream.time_base = tick
@@ -67,6 +66,18 @@ class SegmentEncoder:
             for packet in stream.encode():
                 out.mux(packet)
         return split_fragment(buf.getvalue())
+
+    def _options(self) -> dict[str, str]:
+        if self.codec == codecs.NVENC:
+            return codecs.segment_options(devices.current(), self.crf)
+        return {
+            "crf": str(self.crf),
+            "preset": self.preset,
+            "tune": "zerolatency",  # no B-frames, no lookahead: pts == dts, low latency
+            # one IDR (the first frame) per segment; the same settings for every
+            # segment, whatever its length, so every init is byte-identical
+            "x264-params": "keyint=infinite:scenecut=0",
+        }
 
     def init(self) -> bytes:
         """The init segment, without rendering anything: encode one black frame."""
