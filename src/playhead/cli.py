@@ -76,7 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--policy", choices=["deadline", "on-demand", "sequential"], default="deadline")
     sv.add_argument("--cache-gb", type=float, default=20.0, help="segment cache budget")
     sv.add_argument("--no-sample", action="store_true", help="do not ingest the sample clip")
+    sv.add_argument(
+        "--drain",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after SIGTERM, keep serving this long with /readyz answering 503 (a load "
+        "balancer stops sending) before shutting down",
+    )
     _fleet_options(sv)
+    sv.add_argument(
+        "--device-classes",
+        default=os.environ.get("PLAYHEAD_DEVICE_CLASSES", "cpu"),
+        help="with --redis: the device classes of the fleet's workers, one queue each, e.g. "
+        "cuda,cpu (the first also runs exports; env PLAYHEAD_DEVICE_CLASSES)",
+    )
     sv.set_defaults(func=_serve)
 
     w = sub.add_parser("worker", help="a worker process of a fleet: render from the shared queue")
@@ -88,6 +102,18 @@ def _parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=25.0, help="seconds to finish a job after SIGTERM"
     )
     w.add_argument(
+        "--device",
+        default=os.environ.get("PLAYHEAD_DEVICE", "auto"),
+        help="cpu, cuda, cuda:N or auto (detected): what this worker renders on; it claims "
+        "from that device class's queue (env PLAYHEAD_DEVICE)",
+    )
+    w.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="frames per effect batch (default: what each effect prefers on the device)",
+    )
+    w.add_argument(
         "--headroom",
         type=float,
         default=None,
@@ -96,6 +122,26 @@ def _parser() -> argparse.ArgumentParser:
         "then find it free)",
     )
     w.set_defaults(func=_worker)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="a day of a fleet at scale, on a driven clock: scaling strategies compared",
+    )
+    sim.add_argument("--viewers", type=int, default=100, help="concurrent viewers at the peak")
+    sim.add_argument("--day", type=float, default=14400.0, help="seconds of the demand curve's day")
+    sim.add_argument("--start", type=float, default=90.0, help="a new worker's start time, s")
+    sim.add_argument(
+        "--preempt", type=float, default=0.0, help="spot preemptions per worker-hour (0.05 = 5%%)"
+    )
+    sim.add_argument(
+        "--strategy", action="append", choices=["demand", "queue", "fixed"], help="(all)"
+    )
+    sim.add_argument("--workers", type=int, default=None, help="the fixed fleet's size")
+    sim.add_argument("--processes", type=int, default=2, help="strategies run in parallel")
+    sim.add_argument("--plot", type=Path, default=None, help="write a PNG of the day here")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(func=_simulate)
 
     c = sub.add_parser(
         "cluster", help="a real multi-process deployment here: Redis, S3, replicas, workers"
@@ -183,8 +229,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from playhead.effects import devices
     from playhead.server.app import create_app
     from playhead.server.config import ServeConfig
+    from playhead.server.draining import DrainingServer
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = ServeConfig(
@@ -194,18 +242,24 @@ def _serve(args: argparse.Namespace) -> int:
         cache_bytes=int(args.cache_gb * 1024**3),
         redis=args.redis,
         store=args.store,
+        device_classes=devices.parse_classes(args.device_classes),
         sample=not args.no_sample,
     )
     config.check()
     print(f"playhead: serving on http://{args.host}:{args.port}/", file=sys.stderr)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
-    return 0
+    app = create_app(config)
+    server = DrainingServer(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"), app, args.drain
+    )
+    server.run()
+    return 0 if server.started else 3  # uvicorn's exit status for a failed startup
 
 
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from playhead.effects import devices
     from playhead.worker.process import WorkerConfig, run
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -217,8 +271,16 @@ def _worker(args: argparse.Namespace) -> int:
         lease_s=args.lease,
         grace_s=args.grace,
         headroom_s=args.headroom,
+        device=devices.parse_device(args.device),
+        batch_size=args.batch_size,
     )
     return asyncio.run(run(config))
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from playhead.simulate import run
+
+    return run.main(args)
 
 
 def _cluster(args: argparse.Namespace) -> int:

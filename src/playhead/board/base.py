@@ -13,7 +13,7 @@ Events are typed and validated at the edge (JSON on the wire).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -101,6 +101,7 @@ class WorkerInfo(BaseModel):
     name: str
     host: str = ""
     device: str = "cpu"
+    effects: list[str] = []  # the effects installed in its image (it can run every one)
     busy: float = 0.0  # share of its time spent on jobs
     current: str | None = None
     seen_at: float = 0.0
@@ -149,6 +150,15 @@ class Board(Protocol):
 
     async def playing(self) -> bool:
         """Is any viewer playing? (Reserve workers then keep out of far-ahead work.)"""
+        ...
+
+    async def set_fleet(self, fleet: dict[str, Any], ttl_s: float) -> None:
+        """The planner publishes what the fleet needs (per device class: desired workers and
+        what they are made of) for ``ttl_s``: every replica answers the autoscaler alike."""
+        ...
+
+    async def fleet(self) -> dict[str, Any] | None:
+        """The planner's last published fleet demand; None when none is current."""
         ...
 
     async def lead(self, ttl_s: float) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from playhead.board.base import (
     BoardEvent,
@@ -22,6 +24,7 @@ class MemoryBoard:
         self._listeners: list[BoardListener] = []
         self._workers: dict[str, tuple[WorkerInfo, float]] = {}
         self._playing_until = 0.0
+        self._fleet: tuple[dict[str, Any] | None, float] = (None, 0.0)
 
     async def publish(self, event: BoardEvent) -> None:
         event = event.model_copy(update={"replica": self.replica})
@@ -60,6 +63,13 @@ class MemoryBoard:
 
     async def playing(self) -> bool:
         return self.clock() < self._playing_until
+
+    async def set_fleet(self, fleet: dict[str, Any], ttl_s: float) -> None:
+        self._fleet = (json.loads(json.dumps(fleet)), self.clock() + ttl_s)
+
+    async def fleet(self) -> dict[str, Any] | None:
+        fleet, until = self._fleet
+        return fleet if self.clock() < until else None
 
     async def lead(self, ttl_s: float) -> bool:
         return True

@@ -8,6 +8,7 @@
     ph:<name>:workers             hash: worker → what it announced, and until when
     ph:<name>:planner             the planning lease: the replica holding it (expires)
     ph:<name>:playing             present while a viewer somewhere plays (expires)
+    ph:<name>:fleet               the planner's demand for workers, per device class (expires)
 
 `publish` updates the state and appends the event in one transaction, so the state a new
 planner reads and the events it then tails agree; every replica tails the stream (the
@@ -244,6 +245,19 @@ class RedisBoard:
 
     async def playing(self) -> bool:
         return bool(await self._call(lambda: self._r.exists(self._k + "playing")))
+
+    # ---- what the fleet needs -----------------------------------------------------------------
+
+    async def set_fleet(self, fleet: dict[str, Any], ttl_s: float) -> None:
+        text = json.dumps(fleet)
+        await self._call(lambda: self._r.set(self._k + "fleet", text, px=int(ttl_s * 1000)))
+
+    async def fleet(self) -> dict[str, Any] | None:
+        text = await self._call(lambda: self._r.get(self._k + "fleet"))
+        if text is None:
+            return None
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
 
     # ---- the planning lease -----------------------------------------------------------------
 

@@ -98,6 +98,16 @@ class Job:
         if not self.id or any(c.isspace() for c in self.id):
             raise ValueError(f"bad job id {self.id!r}")
 
+    def with_priority(self, priority: float) -> Job:
+        """The same job at another priority, without copying the payload again (it is this
+        job's private copy already, and no one can change it)."""
+        if math.isnan(priority):
+            raise ValueError(f"job {self.id}: priority is NaN")
+        job = object.__new__(Job)
+        for name, value in (("id", self.id), ("payload", self.payload), ("priority", priority)):
+            object.__setattr__(job, name, value)
+        return job
+
 
 @dataclass(frozen=True)
 class Lease:

@@ -164,7 +164,7 @@ class MemoryQueue:
         if rec is None or rec.state is not JobState.QUEUED:
             return False
         if rec.job.priority != priority:
-            rec.job = replace(rec.job, priority=priority)
+            rec.job = rec.job.with_priority(priority)
             if rec.not_before == 0.0:
                 self._push(rec)
         return True

@@ -177,6 +177,10 @@ class Planner:
     def queued(self) -> dict[str, float]:
         return {j: p for r in self.renders.values() for j, p in r.queued.items()}
 
+    def playing_rate(self) -> dict[str, float]:
+        """Effect → Σ fps · rate over the sessions playing it: frames per second to keep up."""
+        return {e: x for e, x in self._rate_fps.items() if x > 1e-9}
+
     # ---- sessions ---------------------------------------------------------------------------
 
     def report(self, session: Session, now: float) -> Ops:
@@ -334,8 +338,12 @@ class Planner:
             return ops
         self._interrupted.discard(job_id)
         if state is JobState.QUEUED:
-            r.queued.setdefault(job_id, UNKNOWN)  # e.g. a reaped job back in the queue
+            if job_id in r.queued:
+                return ops  # the echo of our own submission: the mirror has it already
+            r.queued[job_id] = UNKNOWN  # e.g. a reaped job back in the queue
             r.set_state(k, SegmentState.QUEUED)
+        elif state is JobState.CANCELLED and job_id not in r.queued:
+            return ops  # the echo of our own cancel: already forgotten
         else:
             r.queued.pop(job_id, None)
             self._urgent_waiting.discard(job_id)

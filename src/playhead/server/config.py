@@ -20,13 +20,16 @@ class ServeConfig:
     segment_wait_s: float = 20.0  # a request for a segment not yet rendered waits this long
     lease_s: float = 30.0
     inferred_session_ttl_s: float = 10.0
-    batch_size: int = 8
+    batch_size: int | None = None  # None: what each effect prefers on this device
     # deadline policy: workers after the first only take playing work due within this long,
     # so a seek rarely waits for a whole far-ahead segment to finish
     headroom_s: float = 6.0
     redis: str | None = None  # redis://HOST:PORT/DB: the shared queue and board of a fleet
     store: str | None = None  # file:///path or s3://bucket/prefix (default: data_dir)
     queue_name: str = "segments"
+    # the device classes of the fleet's workers (`playhead worker --device`), one queue each;
+    # the first also runs exports. Embedded: this machine's device.
+    device_classes: tuple[str, ...] = ("cpu",)
     max_attempts: int = 3
     retry_backoff_s: float = 0.5  # a failed attempt is retried after this, doubling each time
     # how often an expired lease is looked for (a Redis-wide rate limit; each look is cheap):

@@ -50,6 +50,18 @@ class Metrics:
         )
         self.workers = Gauge("playhead_workers", "Live in-process workers", registry=r)
         self.sessions = Gauge("playhead_sessions", "Open viewer sessions", registry=r)
+        self.desired_workers = Gauge(
+            "playhead_desired_workers",
+            "Workers the fleet needs now, per device class (what the autoscaler scales on)",
+            ["device"],
+            registry=r,
+        )
+        self.low_slack_jobs = Gauge(
+            "playhead_low_slack_jobs",
+            "Queued jobs late or about to be, per device class (the autoscaler's safety net)",
+            ["device"],
+            registry=r,
+        )
         self.store_bytes = Gauge("playhead_store_bytes", "Bytes in the segment cache", registry=r)
 
     def render(self) -> bytes:

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from playhead import exports
@@ -48,6 +48,7 @@ from playhead.scheduler import (
     encode_priority,
     parse_job_id,
 )
+from playhead.scheduler.capacity import ScalingRule, Trend, demand
 from playhead.scheduler.ops import Ops
 from playhead.scheduler.planner import Planner
 from playhead.server.metrics import Metrics
@@ -78,6 +79,16 @@ class PlanningConfig:
     tick_s: float = 1.0  # housekeeping: cool-downs, workers, dead replicas, stalled jobs
     resync_s: float = 300.0  # rebuild the mirror from the queue and replan everything
     failure_cooldown_s: float = 30.0
+    fleet_ttl_s: float = 15.0  # the published demand outlives a planner's failover, no more
+    scaling: ScalingRule = field(default_factory=ScalingRule)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The device classes of a fleet's workers, and which class renders an effect."""
+
+    classes: tuple[str, ...] = ("cpu",)
+    klass_of: Callable[[str], str] = lambda effect: "cpu"
 
 
 class PlanningService:
@@ -92,6 +103,7 @@ class PlanningService:
         metrics: Metrics,
         config: PlanningConfig = PlanningConfig(),
         clock: Callable[[], float] = time.time,
+        fleet: Fleet = Fleet(),
     ) -> None:
         self.board = board
         self.queue = queue
@@ -102,6 +114,8 @@ class PlanningService:
         self.metrics = metrics
         self.config = config
         self.clock = clock
+        self.fleet = fleet
+        self.trend = Trend()
         self.cost = CostModel()  # kept across terms: every replica sees every completion
         self.planner: Planner | None = None
         self.someone_playing = False
@@ -231,6 +245,7 @@ class PlanningService:
         await self._apply(planner.tick(now), now)
         self.someone_playing = any(s.moving for s in planner.sessions.values())
         await self.board.set_playing(self.someone_playing, 3 * self.config.tick_s)
+        await self._publish_fleet(planner, now)
         replicas = set(self._replica_of.values()) - {self.board.replica}
         for dead in await self.board.dead_replicas(replicas):
             log.warning("replica %s is gone: dropping its viewers and requests", dead)
@@ -241,6 +256,26 @@ class PlanningService:
             log.warning("leases expired on %s: queued again", ", ".join(reaped))
         if now - self._last_resync > self.config.resync_s:
             await self._resync(planner, now)
+
+    async def _publish_fleet(self, planner: Planner, now: float) -> None:
+        """What the autoscaler scales on: the demand per device class, from the planner that
+        sees every viewer, published for every replica to answer alike."""
+        by_class = demand(
+            planner, now, self._klass_of, self.config.scaling, self.fleet.classes, self.trend
+        )
+        workers: dict[str, int] = {}
+        for w in await self.board.workers():
+            klass = w.device.partition(":")[0]
+            workers[klass] = workers.get(klass, 0) + 1
+        classes = {k: {**d.as_json(), "workers": workers.get(k, 0)} for k, d in by_class.items()}
+        fleet = {"at": now, "planner": self.board.replica, "classes": classes}
+        await self.board.set_fleet(fleet, self.config.fleet_ttl_s)
+
+    def _klass_of(self, effect: str) -> str:
+        try:
+            return self.fleet.klass_of(effect)
+        except PlayheadError:  # an effect this fleet cannot run: shown under its first class
+            return self.fleet.classes[0]
 
     # ---- events -----------------------------------------------------------------------------
 
@@ -362,6 +397,8 @@ class PlanningService:
                 self.metrics.render_seconds.labels(effect=effect).observe(seconds)
             deadline = planner.deadlines.pop(job_id, None)
             if deadline is not None:
+                if isinstance(seconds, (int, float)) and isinstance(effect, str):
+                    self.trend.worked(self._klass_of(effect), change.at, seconds)
                 self.metrics.lead_time.observe(deadline - change.at)
                 if change.at > deadline:
                     self.metrics.deadline_misses.inc()

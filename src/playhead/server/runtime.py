@@ -13,21 +13,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from playhead.board import AssetDeleted, Board, BoardEvent, MemoryBoard
 from playhead.catalog import Catalog
+from playhead.effects import devices, registry
+from playhead.errors import PlayheadError
 from playhead.mezzanines import MezzanineCache
 from playhead.queue import MemoryQueue, WorkQueue
-from playhead.scheduler import get_policy
+from playhead.queue.routed import RoutedQueue
+from playhead.scheduler import get_policy, parse_job_id
 from playhead.server.config import ServeConfig
 from playhead.server.exports import Exports
 from playhead.server.frames import FrameService
 from playhead.server.metrics import Metrics
-from playhead.server.planning import PlanningService
+from playhead.server.planning import EXPORT_JOB, Fleet, PlanningService
 from playhead.server.readiness import Readiness
 from playhead.server.viewers import Viewers
 from playhead.store import LocalStore, Store
@@ -40,14 +43,39 @@ from playhead.worker.presence import announce
 log = logging.getLogger(__name__)
 
 SWEEP_S = 60.0  # a local store's cache is rescanned (other processes write too) this often
+READY_PROBE_KEY = "readyz"  # what /readyz asks the store about: any answer, even "no", will do
+
+
+class DrainingError(PlayheadError, RuntimeError):
+    """This replica has begun shutting down: a load balancer should send its requests
+    elsewhere (while it drains, it still answers what reaches it)."""
+
+    status = 503
+    code = "draining"
+
+
+class FleetUnknown(PlayheadError, RuntimeError):
+    status = 503
+    code = "fleet_unknown"
 
 
 class Runtime:
-    def __init__(self, config: ServeConfig, store: Store, queue: WorkQueue, board: Board) -> None:
+    def __init__(
+        self, config: ServeConfig, store: Store, queues: Mapping[str, WorkQueue], board: Board
+    ) -> None:
+        """``queues``: one per device class of the fleet's workers (embedded: one, this
+        machine's)."""
         self.config = config
         self.clock = time.time
         self.store = store
-        self.queue = queue
+        self.classes = tuple(queues)
+        # one class needs no routing; several get a queue each, which the planner sees as one
+        self.queue: WorkQueue = (
+            next(iter(queues.values())) if len(queues) == 1 else RoutedQueue(queues, self.route_job)
+        )
+        queue = self.queue
+        # in-process workers render on this machine's device, from that class's queue
+        self._local_queue = queues.get(devices.current().klass, self.queue)
         self.board = board
         self.metrics = Metrics()
         self.mezzanines = MezzanineCache(store, _mezzanine_root(config, store))
@@ -63,6 +91,7 @@ class Runtime:
             get_policy(config.policy),
             self.metrics,
             config.planning,
+            fleet=Fleet(self.classes, self.route_effect),
         )
         self.exports = Exports(store, board, self.catalog, self.readiness)
         self.frames = FrameService(self.catalog)
@@ -71,6 +100,7 @@ class Runtime:
         self._executor = ThreadPoolExecutor(max(1, config.workers), thread_name_prefix="render")
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats: tuple[float, dict[str, Any]] = (0.0, {})
+        self.draining = False  # set once shutdown begins (SIGTERM): not ready from then on
 
     @classmethod
     async def open(cls, config: ServeConfig) -> Runtime:
@@ -80,21 +110,36 @@ class Runtime:
             store = open_store(config.store, config.cache_bytes)
         else:
             store = LocalStore(config.data_dir, config.cache_bytes)
-        if config.redis is None:
+        if config.redis is None:  # every effect renders here, on this machine's device
             memory = MemoryQueue(config.max_attempts, config.retry_backoff_s)
-            return cls(config, store, memory, MemoryBoard())
+            return cls(config, store, {devices.current().klass: memory}, MemoryBoard())
         from playhead.board.redis import RedisBoard
         from playhead.queue.redis import RedisQueue
 
-        queue: WorkQueue = await RedisQueue.connect(
-            config.redis,
-            name=config.queue_name,
-            max_attempts=config.max_attempts,
-            retry_backoff_s=config.retry_backoff_s,
-            stalled_interval_s=config.stalled_check_s,
-        )
+        queues: dict[str, WorkQueue] = {}
+        for klass in config.device_classes:
+            queues[klass] = await RedisQueue.connect(
+                config.redis,
+                name=devices.queue_name(config.queue_name, klass),
+                max_attempts=config.max_attempts,
+                retry_backoff_s=config.retry_backoff_s,
+                stalled_interval_s=config.stalled_check_s,
+            )
         board = await RedisBoard.connect(config.redis, name=config.queue_name)
-        return cls(config, store, queue, board)
+        return cls(config, store, queues, board)
+
+    # ---- routing ----------------------------------------------------------------------------
+
+    def route_effect(self, effect: str) -> str:
+        """The device class whose workers render ``effect`` (`UnsupportedDeviceError` when
+        the fleet has none that can)."""
+        return devices.route(registry.get(effect), self.classes)
+
+    def route_job(self, job_id: str) -> str:
+        if job_id.startswith(EXPORT_JOB):  # reading segments and writing a file: any worker
+            return self.classes[0]
+        render_id, _ = parse_job_id(job_id)
+        return self.route_effect(self.catalog.render(render_id).effect)
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -117,7 +162,7 @@ class Runtime:
             reserve = i > 0 and self.config.policy == "deadline"
             worker = Worker(
                 f"{self.board.replica}-w{i}",
-                self.queue,
+                self._local_queue,
                 runner,
                 self._executor,
                 self.config.lease_s,
@@ -128,7 +173,7 @@ class Runtime:
             self._runners.append(runner)
         self.metrics.workers.set(len(self.workers))
         if self.workers:
-            self.spawn(announce(self.board, self.workers))
+            self.spawn(announce(self.board, self.workers, str(devices.current())))
         self.spawn(self._housekeeping())
 
     def _ingest_sample(self) -> None:
@@ -203,7 +248,31 @@ class Runtime:
         self._stats = (time.monotonic(), stats)
         return stats
 
+    def drain(self) -> None:
+        """Shutdown has begun: `ready` refuses from now on. Only sets a flag, so a signal
+        handler may call it."""
+        self.draining = True
+
+    async def ready(self) -> None:
+        """Return if this replica can serve; else raise why not: `DrainingError` once it is
+        shutting down, `QueueUnavailable` / `BoardUnavailable` while Redis cannot be reached,
+        `StoreUnavailable` while the store cannot."""
+        if self.draining:
+            raise DrainingError("this replica is shutting down")
+        await self.stats()  # the queue and the board; a success is cached for a second
+        await asyncio.to_thread(self.store.exists, READY_PROBE_KEY)
+
+    async def fleet(self) -> dict[str, Any]:
+        fleet = await self.board.fleet()
+        if fleet is None:
+            raise FleetUnknown("no planner has published the fleet's demand lately; retry")
+        return fleet
+
     async def refresh_gauges(self) -> None:
+        fleet = await self.board.fleet()
+        for klass, d in (fleet or {}).get("classes", {}).items():
+            self.metrics.desired_workers.labels(device=klass).set(d["desired_workers"])
+            self.metrics.low_slack_jobs.labels(device=klass).set(d["low_slack_jobs"])
         for state, count in (await self.queue.stats()).items():
             self.metrics.jobs.labels(state=state).set(count)
         workers = await self.board.workers()

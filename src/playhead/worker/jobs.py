@@ -22,7 +22,9 @@ class JobRunner:
     """One per worker: warm models and decoders are the worker's own (they are not
     thread-safe), the catalog and the store are shared."""
 
-    def __init__(self, catalog: Catalog, store: Store, scratch: Path, batch_size: int = 8) -> None:
+    def __init__(
+        self, catalog: Catalog, store: Store, scratch: Path, batch_size: int | None = None
+    ) -> None:
         self.segments = SegmentJob(catalog, store, batch_size)
         self.exports = ExportJob(catalog, store, scratch)
 

@@ -8,6 +8,7 @@ import socket
 import time
 
 from playhead.board import Board, WorkerInfo
+from playhead.effects import registry
 from playhead.errors import PlayheadError
 from playhead.worker.loop import Worker
 
@@ -17,6 +18,7 @@ async def announce(
 ) -> None:
     """Announce ``workers`` every ``every_s`` until cancelled, then say they left."""
     host = socket.gethostname()
+    installed = sorted(registry.effects())
     try:
         while True:
             for w in workers:
@@ -24,6 +26,7 @@ async def announce(
                     name=w.name,
                     host=host,
                     device=device,
+                    effects=installed,
                     busy=round(w.busy_ratio(), 3),
                     current=w.current,
                     seen_at=time.time(),

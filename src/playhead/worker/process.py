@@ -16,11 +16,13 @@ import os
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from playhead.board import AssetDeleted, BoardEvent
 from playhead.catalog import Catalog
+from playhead.effects import devices
+from playhead.effects.devices import Device
 from playhead.errors import PlayheadError
 from playhead.mezzanines import MezzanineCache
 from playhead.queue import WorkQueue
@@ -42,23 +44,25 @@ class WorkerConfig:
     concurrency: int = 1
     lease_s: float = 30.0
     grace_s: float = 25.0  # spot notices give 30 s; leave some for the exit itself
-    batch_size: int = 8
-    queue_name: str = "segments"
+    batch_size: int | None = None  # None: what each effect prefers on the device
+    queue_name: str = "segments"  # the fleet's name: this worker claims from its class's queue
     max_attempts: int = 3
     stalled_check_s: float = 0.5  # see ServeConfig: a killed worker's job runs again soon
     headroom_s: float | None = None  # a reserve: while anyone plays, only work due this soon
+    device: Device = field(default_factory=devices.detect)
 
 
 async def run(config: WorkerConfig) -> int:
     from playhead.board.redis import RedisBoard
     from playhead.queue.redis import RedisQueue
 
+    devices.use(config.device)  # before any model loads: its runtime asks for the device
     store = open_store(config.store)
     root = store.root if isinstance(store, LocalStore) else config.data_dir / "mezzanines"
     catalog = Catalog(store, MezzanineCache(store, root))
     queue = await RedisQueue.connect(
         config.redis,
-        name=config.queue_name,
+        name=devices.queue_name(config.queue_name, config.device.klass),
         max_attempts=config.max_attempts,
         stalled_interval_s=min(config.stalled_check_s, config.lease_s / 4),
     )
@@ -90,12 +94,19 @@ async def run(config: WorkerConfig) -> int:
     for w in workers:
         w.start()
     helpers = [
-        asyncio.create_task(announce(board, workers)),
+        asyncio.create_task(announce(board, workers, str(config.device))),
         asyncio.create_task(_reap(queue, config.lease_s)),
     ]
     if headroom is not None:
         helpers.append(asyncio.create_task(headroom.follow()))
-    log.info("%s: %d worker(s) on %s, store %s", prefix, len(workers), config.redis, config.store)
+    log.info(
+        "%s: %d worker(s) on %s, queue %s, store %s",
+        prefix,
+        len(workers),
+        config.device,
+        queue.name,
+        config.store,
+    )
     await stop.wait()
     log.info("%s: stopping (grace %.0f s)", prefix, config.grace_s)
     await asyncio.gather(*(w.stop(config.grace_s) for w in workers))

@@ -40,7 +40,7 @@ class PipelineCache:
     own cache; the single-frame endpoint has one for all its requests.
     """
 
-    def __init__(self, catalog: Catalog, batch_size: int = 8, capacity: int = 8) -> None:
+    def __init__(self, catalog: Catalog, batch_size: int | None = None, capacity: int = 8) -> None:
         self.catalog = catalog
         self.batch_size = batch_size
         self.capacity = capacity
@@ -85,7 +85,7 @@ class PipelineCache:
 class SegmentJob:
     """Renders segment jobs for one worker, keeping models and decoders warm between jobs."""
 
-    def __init__(self, catalog: Catalog, store: Store, batch_size: int = 8) -> None:
+    def __init__(self, catalog: Catalog, store: Store, batch_size: int | None = None) -> None:
         self.store = store
         self.pipelines = PipelineCache(catalog, batch_size)
 

@@ -1,4 +1,4 @@
-"""Health, metrics and the effect catalogue."""
+"""Health, readiness, metrics and the effect catalogue."""
 
 from __future__ import annotations
 
@@ -23,6 +23,25 @@ async def healthz(rt: RuntimeDep) -> dict[str, Any]:
         "workers": stats["workers"],
         "jobs": stats["jobs"],
     }
+
+
+@router.get("/readyz")
+async def readyz(rt: RuntimeDep) -> dict[str, Any]:
+    """200 while this replica can serve: the queue and the store answer and it is not shutting
+    down. Else the error's 503 (``draining``, ``queue_unavailable``, ``board_unavailable``,
+    ``store_unavailable``): a load balancer sends requests elsewhere. ``/healthz`` is the
+    liveness check; this one says whether to route here."""
+    await rt.ready()
+    return {"ok": True, "replica": rt.board.replica}
+
+
+@router.get("/api/fleet")
+async def fleet(rt: RuntimeDep) -> dict[str, Any]:
+    """What the fleet needs now, per device class: ``desired_workers`` (what the autoscaler
+    scales on), ``low_slack_jobs`` (its safety net) and what they are made of. Published by
+    the planning replica, so every replica answers the same; 503 ``fleet_unknown`` while no
+    planner has published recently (KEDA then holds its fallback)."""
+    return await rt.fleet()
 
 
 @router.get("/metrics")

@@ -75,6 +75,7 @@ def _describe(render: Render, asset: Asset) -> dict[str, Any]:
 def create(body: RenderRequest, rt: RuntimeDep) -> dict[str, Any]:
     asset = rt.catalog.asset(body.asset)
     render = Render.create(asset, body.effect, body.params)
+    rt.route_effect(render.effect)  # refused now if no worker of the fleet can run it
     rt.catalog.add_render(render)
     return _describe(render, asset)
 
