@@ -15,8 +15,10 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from waiting import eventually
 from websockets.sync.client import connect
 
+from playhead.effects import devices
 from playhead.media.ingest import IngestOptions
 from playhead.media.probe import Limits
 from playhead.media.testsrc import make_barcode_video, read_barcode
@@ -75,6 +77,26 @@ def test_health_and_effects(server: Running) -> None:
     assert {"person", "faces", "edges", "flow", "onnx", "passthrough", "cost"} <= set(effects)
     assert effects["person"]["variants"] == ["composite", "stacked"]
     assert "threshold" in effects["person"]["params"]["properties"]
+
+
+def test_the_embedded_server_publishes_its_demand_for_workers(server: Running) -> None:
+    """One process is a fleet of one device class (this machine's): the planner publishes its
+    demand as a fleet's does, for /api/fleet and /metrics."""
+    answers: list[dict[str, Any]] = []
+
+    def published() -> bool:
+        with server.client() as c:
+            r = c.get("/api/fleet")
+        if r.status_code == 200:
+            answers.append(r.json())
+        return bool(answers)
+
+    eventually(published, "the planner's first published demand")
+    here = devices.current().klass
+    assert list(answers[0]["classes"]) == [here]
+    assert answers[0]["classes"][here]["workers"] >= 1  # the in-process workers
+    with server.client() as c:
+        assert f'playhead_desired_workers{{device="{here}"}}' in c.get("/metrics").text
 
 
 def test_upload_describes_the_asset(server: Running, asset: dict[str, Any]) -> None:

@@ -12,13 +12,12 @@ render has just been deleted can still be cancelled in the queue that holds it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from playhead.aio import first_of
 from playhead.queue.base import FINISHED, Change, Job, JobState, Lease, Listener, WorkQueue
 
 
@@ -81,15 +80,9 @@ class RoutedQueue:
         if len(self.queues) == 1:
             await next(iter(self.queues.values())).wait_for_work(timeout)
             return
-        waits = [asyncio.ensure_future(q.wait_for_work(timeout)) for q in self.queues.values()]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-            for w in waits:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await w
+        await first_of(
+            *(q.wait_for_work(timeout) for q in self.queues.values()), ignore=(Exception,)
+        )
 
     def _holder(self, lease: Lease) -> WorkQueue:
         q = self._of(lease.job.id)

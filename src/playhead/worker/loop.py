@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from playhead.aio import first_of
 from playhead.errors import PlayheadError
 from playhead.pipeline import Interrupted
 from playhead.queue import Lease, LeaseLost, QueueUnavailable, WorkQueue
@@ -106,17 +107,8 @@ class Worker:
 
     async def _pause(self, seconds: float, wait_for_work: bool = False) -> None:
         """Sleep (or wait for work) for ``seconds``, unless asked to stop first."""
-        waits: list[Awaitable[Any]] = [self._stopping.wait()]
-        waits.append(self.queue.wait_for_work(seconds) if wait_for_work else asyncio.sleep(seconds))
-        tasks = [asyncio.ensure_future(w) for w in waits]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, QueueUnavailable):
-                    await t
+        wait = self.queue.wait_for_work(seconds) if wait_for_work else asyncio.sleep(seconds)
+        await first_of(self._stopping.wait(), wait, ignore=(QueueUnavailable,))
 
     async def _work(self, lease: Lease) -> None:
         started = time.perf_counter()
