@@ -62,6 +62,7 @@ class Cluster:
         self.workers: list[Service] = []
         self.port = config.port or free_port()
         self.proxy: ProxyThread | None = None
+        self._added_workers = self._added_replicas = 0
 
     # ---- what every process is told ---------------------------------------------------------
 
@@ -113,7 +114,8 @@ class Cluster:
             raise
 
     def add_replica(self, sample: bool = False) -> Service:
-        i = len(self.replicas)
+        self._added_replicas += 1
+        i = self._added_replicas - 1
         port = free_port()
         argv = [
             *_playhead("serve"),
@@ -137,7 +139,10 @@ class Cluster:
         return replica
 
     def add_worker(self, *extra: str) -> Service:
-        i = len(self.workers)
+        # numbered by how many were ever added, not how many are left: a replacement for a
+        # killed worker must not share a live one's log and data directory
+        self._added_workers += 1
+        i = self._added_workers - 1
         argv = [
             *_playhead("worker"),
             "--data", str(self.config.data_dir / f"worker-{i}"),
