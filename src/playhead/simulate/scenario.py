@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,6 @@ class Scenario:
     lease_s: float = 10.0
     warmup_s: float = 600.0  # not counted: the first viewers arriving at a fleet just started
     seed: int = 1
-    extra: dict[str, float] = field(default_factory=dict)
 
     def evening(self, t: float) -> float:
         """How close ``t`` is to the evening peak: 1 at the peak, 0 far from it."""

@@ -176,7 +176,6 @@ class World:
         self._last_sample = -math.inf
         self._pending_ops = Ops()
         self._counted_from = EPOCH
-        self._desired: dict[str, int] = {}
         self.trend = Trend()
 
     def clock(self) -> float:
@@ -558,7 +557,6 @@ class World:
                 self.trend,
             )
             d = by_class[klass]
-            self._desired[klass] = d.desired_workers
             return [(float(d.desired_workers), 1.0), (float(d.low_slack_jobs), LOW_SLACK_TARGET)]
         stats = await self.queues[klass].stats()
         jobs = stats.get("queued", 0) + stats.get("running", 0)
