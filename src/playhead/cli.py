@@ -384,7 +384,8 @@ def _models_status(args: argparse.Namespace) -> int:
 
     missing = set(models.missing())
     for name in models.WEIGHTS:
-        print(f"{'MISSING' if name in missing else 'ok':>7}  {name}")
+        state, where = "MISSING" if name in missing else "ok", models.source(name)
+        print(f"{state:>7}  {name:32} {where}: {models.SOURCES[where]}")
     if missing:
         print(f"fix: {models.FIX}", file=sys.stderr)
     return 1 if missing else 0

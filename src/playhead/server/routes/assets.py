@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from playhead.server.deps import RuntimeDep
+from playhead.server.masks import MaskRequest
 from playhead.server.upload import receive_file
 
 router = APIRouter(prefix="/api/assets")
@@ -46,3 +47,12 @@ def show(asset_id: str, rt: RuntimeDep) -> dict[str, Any]:
 @router.delete("/{asset_id}", status_code=204)
 async def delete(asset_id: str, rt: RuntimeDep) -> None:
     await rt.delete_asset(asset_id)
+
+
+@router.post("/{asset_id}/frames/{n}/mask")
+async def mask(asset_id: str, n: int, body: MaskRequest, rt: RuntimeDep) -> dict[str, Any]:
+    """The subject's mask on frame ``n`` from clicks (``points``, label 1 include, 0 exclude)
+    and/or a ``box``, in frame pixels: ``{"score", "width", "height", "png"}`` with ``png`` a
+    base64 8-bit PNG of the frame's size, 255 inside. The first click on a frame computes its
+    embedding (seconds on a CPU); later clicks on it answer in tens of milliseconds."""
+    return await asyncio.to_thread(rt.masks.mask, asset_id, n, body)
