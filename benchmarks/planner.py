@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from playhead.bench.stats import percentile
 from playhead.queue import JobState
 from playhead.scheduler import CostModel, DeadlinePolicy, RenderInfo, Session
 from playhead.scheduler.ops import Ops
@@ -170,8 +171,7 @@ class World:
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return percentile(values, q) or 0.0
 
 
 def main() -> None:

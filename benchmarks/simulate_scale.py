@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from playhead.simulate.hpa import Strategy
 from playhead.simulate.scenario import Scenario
-from playhead.simulate.world import Strategy, World
+from playhead.simulate.world import World
 
 
 def main() -> None:

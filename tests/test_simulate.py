@@ -15,9 +15,9 @@ import yaml
 from playhead.queue import MemoryQueue
 from playhead.scheduler.planner import Planner
 from playhead.simulate import run
-from playhead.simulate.hpa import Autoscaler, Behaviour
+from playhead.simulate.hpa import Autoscaler, Behaviour, Strategy
 from playhead.simulate.scenario import Scenario, script
-from playhead.simulate.world import LOW_SLACK_TARGET, Strategy, World
+from playhead.simulate.world import LOW_SLACK_TARGET, World
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SMALL = Scenario(

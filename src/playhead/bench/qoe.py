@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from playhead.bench.player import Player, PlayerReport, Step
+from playhead.bench.stats import percentile
 from playhead.cluster.run import Cluster, ClusterConfig
 from playhead.effects import registry
 from playhead.media.testsrc import make_barcode_video
@@ -128,13 +129,6 @@ async def _players(
         return list(await asyncio.gather(*tasks))
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _metric_sum(text: str, name: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -157,8 +151,8 @@ def summarise(
         "pattern": pattern,
         "players": len(reports),
         "startup_s": statistics.mean(startups) if startups else None,
-        "seek_p50_s": _percentile(seeks, 0.5),
-        "seek_p95_s": _percentile(seeks, 0.95),
+        "seek_p50_s": percentile(seeks, 0.5),
+        "seek_p95_s": percentile(seeks, 0.95),
         "unfinished_seeks": sum(r.unfinished_seeks for r in reports),
         "stalls": sum(r.stalls for r in reports),
         "stall_ratio": stall_s / max(watched + stall_s, 1e-9),

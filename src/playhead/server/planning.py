@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from playhead.board import (
     Requested,
     SessionLeft,
     SessionReport,
+    WorkerInfo,
 )
 from playhead.catalog import Catalog
 from playhead.errors import NotFoundError, PlayheadError
@@ -240,12 +242,12 @@ class PlanningService:
         planner = self.planner
         assert planner is not None
         now = self.clock()
-        ops = planner.set_workers(len(await self.board.workers()), now)
-        await self._apply(ops, now)
+        workers = await self.board.workers()
+        await self._apply(planner.set_workers(len(workers), now), now)
         await self._apply(planner.tick(now), now)
         self.someone_playing = any(s.moving for s in planner.sessions.values())
         await self.board.set_playing(self.someone_playing, 3 * self.config.tick_s)
-        await self._publish_fleet(planner, now)
+        await self._publish_fleet(planner, workers, now)
         replicas = set(self._replica_of.values()) - {self.board.replica}
         for dead in await self.board.dead_replicas(replicas):
             log.warning("replica %s is gone: dropping its viewers and requests", dead)
@@ -257,17 +259,14 @@ class PlanningService:
         if now - self._last_resync > self.config.resync_s:
             await self._resync(planner, now)
 
-    async def _publish_fleet(self, planner: Planner, now: float) -> None:
+    async def _publish_fleet(self, planner: Planner, workers: list[WorkerInfo], now: float) -> None:
         """What the autoscaler scales on: the demand per device class, from the planner that
         sees every viewer, published for every replica to answer alike."""
         by_class = demand(
             planner, now, self._klass_of, self.config.scaling, self.fleet.classes, self.trend
         )
-        workers: dict[str, int] = {}
-        for w in await self.board.workers():
-            klass = w.device.partition(":")[0]
-            workers[klass] = workers.get(klass, 0) + 1
-        classes = {k: {**d.as_json(), "workers": workers.get(k, 0)} for k, d in by_class.items()}
+        live = Counter(w.device.partition(":")[0] for w in workers)  # "cuda:1" is a cuda worker
+        classes = {k: {**d.as_json(), "workers": live[k]} for k, d in by_class.items()}
         fleet = {"at": now, "planner": self.board.replica, "classes": classes}
         await self.board.set_fleet(fleet, self.config.fleet_ttl_s)
 

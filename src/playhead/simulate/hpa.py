@@ -1,4 +1,5 @@
-"""The autoscaler as KEDA and the Kubernetes HPA apply it, for the simulator.
+"""The autoscaler as KEDA and the Kubernetes HPA apply it, and the strategies it is fed, for
+the simulator.
 
 KEDA polls a metric every ``poll_s`` and hands it to the HPA as an external metric of type
 AverageValue; the HPA turns it into a replica count and applies its ``behavior``: scale up at
@@ -76,3 +77,22 @@ class Autoscaler:
         if not before:
             return current
         return min(before) if up else max(before)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How the fleet is sized: ``demand`` (the `desired_workers` signal, with the low-slack
+    safety net), ``queue`` (jobs waiting or running per worker, as a queue-length scaler
+    does), or ``fixed`` (a constant fleet)."""
+
+    kind: str
+    target: float = 1.0  # queue: jobs per worker
+    fixed: int = 0  # fixed: workers
+
+    @property
+    def label(self) -> str:
+        if self.kind == "queue":
+            return f"queue length ({self.target:g} jobs/worker)"
+        if self.kind == "fixed":
+            return f"fixed fleet ({self.fixed} workers)"
+        return "desired_workers"

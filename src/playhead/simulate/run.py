@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from playhead.scheduler.capacity import ScalingRule
+from playhead.simulate.hpa import Strategy
+from playhead.simulate.results import Results
 from playhead.simulate.scenario import Scenario
-from playhead.simulate.world import Results, Strategy, World
+from playhead.simulate.world import World
 
 
 def peak_fleet(scenario: Scenario, utilisation: float = ScalingRule.utilisation) -> int:

@@ -21,7 +21,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from playhead.queue import Change, Job, JobState, Lease, LeaseLost, MemoryQueue
@@ -30,31 +30,13 @@ from playhead.scheduler.capacity import ScalingRule, Trend, demand
 from playhead.scheduler.model import parse_job_id
 from playhead.scheduler.ops import Ops
 from playhead.scheduler.planner import Planner
-from playhead.simulate.hpa import Autoscaler, Behaviour
+from playhead.simulate.hpa import Autoscaler, Behaviour, Strategy
+from playhead.simulate.results import Results
 from playhead.simulate.scenario import Scenario, Script, script
 
 EPOCH = 1_000_000.0  # the simulated clock starts here (priorities need positive times)
 TICK_S = 1.0  # the planning replica's housekeeping tick
 LOW_SLACK_TARGET = 10.0  # the safety-net trigger: low-slack jobs per worker
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """How the fleet is sized: ``demand`` (the `desired_workers` signal, with the low-slack
-    safety net), ``queue`` (jobs waiting or running per worker, as a queue-length scaler
-    does), or ``fixed`` (a constant fleet)."""
-
-    kind: str
-    target: float = 1.0  # queue: jobs per worker
-    fixed: int = 0  # fixed: workers
-
-    @property
-    def label(self) -> str:
-        if self.kind == "queue":
-            return f"queue length ({self.target:g} jobs/worker)"
-        if self.kind == "fixed":
-            return f"fixed fleet ({self.fixed} workers)"
-        return "desired_workers"
 
 
 @dataclass
@@ -78,7 +60,6 @@ class _Viewer:
     id: str
     script: Script
     info: RenderInfo
-    arrived: float
     pos: float = 0.0
     playing: bool = True
     rate: float = 1.0
@@ -86,51 +67,6 @@ class _Viewer:
     waiting: tuple[int, float, str] | None = None  # (segment, since, "seek" | "stall")
     epoch: int = 0  # bumps on every change: older scheduled boundaries are stale
     gone: bool = False
-
-
-@dataclass
-class Results:
-    strategy: str
-    viewers: int = 0
-    watch_s: float = 0.0  # playing time plus stalled time
-    stall_s: float = 0.0
-    stalls: int = 0
-    seeks: list[float] = field(default_factory=list)  # a seek to its first frame, s
-    starts: list[float] = field(default_factory=list)  # arrival to the first frame, s
-    jobs: int = 0
-    deadline_jobs: int = 0
-    deadline_misses: int = 0
-    worker_s: float = 0.0  # billed: from creation to gone
-    busy_s: float = 0.0
-    ready_s: float = 0.0  # started and not yet gone
-    peak_workers: int = 0
-    preempted: int = 0
-    events: int = 0
-    wall_s: float = 0.0
-    series: list[dict[str, float]] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        def pct(values: list[float], q: float) -> float:
-            ordered = sorted(values)
-            return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if values else 0.0
-
-        return {
-            "strategy": self.strategy,
-            "viewers": self.viewers,
-            "stall_ratio": self.stall_s / self.watch_s if self.watch_s else 0.0,
-            "stalls": self.stalls,
-            "seek_p50_s": pct(self.seeks, 0.5),
-            "seek_p95_s": pct(self.seeks, 0.95),
-            "startup_p95_s": pct(self.starts, 0.95),
-            "deadline_miss_ratio": self.deadline_misses / max(1, self.deadline_jobs),
-            "worker_hours": self.worker_s / 3600,
-            "utilisation": self.busy_s / self.ready_s if self.ready_s else 0.0,
-            "peak_workers": self.peak_workers,
-            "preempted": self.preempted,
-            "jobs": self.jobs,
-            "events": self.events,
-            "wall_s": self.wall_s,
-        }
 
 
 class World:
@@ -281,7 +217,7 @@ class World:
         info = RenderInfo(f"r{n}", self.sc.fps, self.sc.segment_frames, s.frames, s.effect.name)
         self.render_class[info.id] = s.effect.device
         self.planner.add_render(info)
-        v = _Viewer(f"v{n}", s, info, self.now, at=self.now)
+        v = _Viewer(f"v{n}", s, info, at=self.now)
         self.viewers[v.id] = v
         self.results.viewers += 1
         for action in s.actions:
