@@ -96,6 +96,8 @@ class Catalog:
         # the asset record first: from then on the asset is gone for every reader
         self.store.delete(asset_key(aid, "asset.json"))
         for rid in renders:
+            for unit in self._units(rid):  # shared cache units of the asset's renders
+                self.store.delete_prefix(cache_prefix(unit))
             self.store.delete(render_record(rid))
             self.store.delete_prefix(cache_prefix(rid))
             self.store.delete_prefix(render_prefix(rid))
@@ -138,6 +140,12 @@ class Catalog:
         with self._lock:
             cache[rid] = record
         return record
+
+    def _units(self, rid: str) -> set[str]:
+        try:
+            return set(self.render(rid).units)
+        except NotFoundError:  # a marker without a record: nothing shared to delete
+            return set()
 
     def renders_of(self, aid: str) -> list[str]:
         prefix = asset_render_marker(aid, "")

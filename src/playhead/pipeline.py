@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from playhead.effects import devices
-from playhead.effects.base import Bands, Context, Effect, EffectParams, Frames, Runner
+from playhead.effects.base import (
+    Bands,
+    Context,
+    Effect,
+    EffectParams,
+    Frames,
+    Runner,
+    anchor_frames,
+)
 from playhead.errors import PlayheadError
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.decode import MezzanineReader
@@ -76,6 +84,7 @@ class SegmentPipeline:
         self.batch_size = max(1, batch_size)
         _, index = asset_dir.load()
         self._reader = MezzanineReader(asset_dir.mezzanine, index)
+        self._anchors: dict[int, np.ndarray] = {}  # neighbouring segments share their anchors
 
     def close(self) -> None:
         self._reader.close()
@@ -111,6 +120,7 @@ class SegmentPipeline:
         c = self.effect.context_frames
         parts: list[Bands] = []
         carry: dict[str, Any] = {}  # one segment's scratch space: never another segment's
+        anchors = self._read_anchors(frames, source)
         for j in range(0, len(source), self.batch_size):
             if should_stop is not None and should_stop():
                 raise Interrupted(f"segment at frame {frames.start} interrupted at batch {j}")
@@ -123,11 +133,27 @@ class SegmentPipeline:
                 fps=float(self.asset.fps),
                 previous=previous,
                 carry=carry,
+                anchors=anchors,
             )
             parts.append(self.runner.run(batch, self.params, ctx))
         bands = _concat(parts)
         composite = self.runner.composite(source, bands, self.params)
         return SegmentResult(frames, source, bands, composite)
+
+    def _read_anchors(self, frames: FrameRange, source: Frames) -> dict[int, np.ndarray]:
+        """The frames the effect names for this range, decoded here (inside it: from it)."""
+        wanted = anchor_frames(self.effect, self.params, frames)
+        out: dict[int, np.ndarray] = {}
+        for n in wanted:
+            if frames.start <= n < frames.stop:
+                out[n] = source[n - frames.start]
+            else:
+                if n not in self._anchors:
+                    self._anchors[n] = self._reader.read(FrameRange(n, n + 1))[0]
+                out[n] = self._anchors[n]
+        for n in [n for n in self._anchors if n not in wanted]:
+            del self._anchors[n]  # keep only the current segment's: they are whole frames
+        return out
 
     def render(self, k: int, should_stop: Callable[[], bool] | None = None) -> SegmentResult:
         return self.run(*self.decode(k), should_stop=should_stop)

@@ -42,12 +42,15 @@ Register it in your package's ``pyproject.toml``::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
+
+from playhead.types import FrameRange
 
 Band = Literal["rgb", "matte", "flow", "boxes"]
 Variant = Literal["composite", "stacked"]
@@ -83,12 +86,16 @@ class Context:
     dict for every segment, so a runner may keep what a batch computed for the next one (the
     last frame's model output, say) without its results depending on which jobs it ran before.
     A runner must keep no such state of its own: results are pure functions of their cache key.
+
+    ``anchors`` holds the frames the effect's ``anchor_frames`` named for this segment (the
+    annotated frames a tracker starts from), each ``uint8[H, W, 3]``, by frame index.
     """
 
     first_frame: int
     fps: float
     previous: Frames = field(default_factory=lambda: np.zeros((0, 0, 0, 3), np.uint8))
     carry: dict[str, Any] = field(default_factory=dict)
+    anchors: Mapping[int, np.ndarray] = field(default_factory=dict)
 
 
 class Runner(Protocol):
@@ -111,6 +118,17 @@ class Effect(Protocol):
       (default ``("cpu",)``);
     - ``batch_sizes: ClassVar[Mapping[str, int]]`` preferred frames per batch by device class
       (default 8).
+
+    and three optional methods for effects whose parameters name frames (read them with
+    `anchor_frames`, `segment_params` and `check_params`):
+
+    - ``anchor_frames(params, frames) -> Sequence[int]``: frames outside the segment ``frames``
+      that its render needs (they reach the runner as ``Context.anchors``);
+    - ``segment_params(params, frames) -> dict``: the part of the canonical params that segment
+      ``frames`` depends on. Segments whose part did not change keep their cache entry when the
+      params change (a click on frame t re-renders only the segments near t);
+    - ``check_params(params, width, height, frames) -> None``: raise `InvalidParamsError` for
+      params that do not fit the asset (a frame past its end, a point outside the picture).
     """
 
     name: ClassVar[str]
@@ -126,3 +144,26 @@ class Effect(Protocol):
 def variants_of(effect: Effect) -> tuple[Variant, ...]:
     """Every effect has a composite; one with a matte also has the browser-compositing view."""
     return ("composite", "stacked") if "matte" in effect.bands else ("composite",)
+
+
+def anchor_frames(effect: Effect, params: EffectParams, frames: FrameRange) -> tuple[int, ...]:
+    """The frames besides ``frames`` (and its context) that the effect reads: usually none."""
+    hook = getattr(effect, "anchor_frames", None)
+    return tuple(sorted(set(hook(params, frames)))) if hook else ()
+
+
+def segment_params(
+    effect: Effect, params: EffectParams, frames: FrameRange
+) -> dict[str, Any] | None:
+    """What segment ``frames`` depends on, or None when it is all the params (most effects)."""
+    hook = getattr(effect, "segment_params", None)
+    return dict(hook(params, frames)) if hook else None
+
+
+def check_params(
+    effect: Effect, params: EffectParams, width: int, height: int, frames: int
+) -> None:
+    """Let the effect refuse params that do not fit an asset of this size."""
+    hook = getattr(effect, "check_params", None)
+    if hook:
+        hook(params, width, height, frames)

@@ -17,9 +17,19 @@ from playhead.effects.faces import Faces
 from playhead.effects.flow import Flow
 from playhead.effects.onnx_model import Onnx
 from playhead.effects.person import Person
+from playhead.effects.roto import Roto
 from playhead.errors import InvalidParamsError, UnknownEffectError
 
-BUILTINS: tuple[Effect, ...] = (Person(), Faces(), Edges(), Flow(), Onnx(), Passthrough(), Cost())
+BUILTINS: tuple[Effect, ...] = (
+    Person(),
+    Roto(),
+    Faces(),
+    Edges(),
+    Flow(),
+    Onnx(),
+    Passthrough(),
+    Cost(),
+)
 
 
 @cache

@@ -85,10 +85,20 @@ class Readiness:
     async def ready_set(self, render: Render) -> set[int]:
         """The ready segments of ``render`` (listed from the store the first time)."""
         if render.id not in self._ready:
-            keys = await asyncio.to_thread(lambda: list(self.store.keys(cache_prefix(render.id))))
-            found = {seg[1] for key in keys if (seg := ready_segment(key)) is not None}
+            found = await asyncio.to_thread(self._list_ready, render)
             self._ready.setdefault(render.id, set()).update(found)
         return self._ready[render.id]
+
+    def _list_ready(self, render: Render) -> set[int]:
+        units: dict[str, set[int] | None] = {render.id: None}  # its own prefix holds them all
+        units.update(render.units_of_segments())  # or its segments live in shared units
+        found: set[int] = set()
+        for unit, segments in units.items():
+            for key in self.store.keys(cache_prefix(unit)):
+                seg = ready_segment(key)
+                if seg is not None and (segments is None or seg[1] in segments):
+                    found.add(seg[1])
+        return found
 
     def forget(self, render_id: str) -> None:
         self._ready.pop(render_id, None)

@@ -85,7 +85,10 @@ async def show(render_id: str, rt: RuntimeDep) -> dict[str, Any]:
     render, asset = await _lookup(rt, render_id)
     out = _describe(render, asset)
     states = await rt.readiness.states(render)
-    out["segments"] = [{"index": k, "state": s.value} for k, s in enumerate(states)]
+    # the cache unit: segments of two renders with the same unit are the same bytes
+    out["segments"] = [
+        {"index": k, "state": s.value, "unit": render.unit(k)} for k, s in enumerate(states)
+    ]
     return out
 
 
