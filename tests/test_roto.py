@@ -9,6 +9,7 @@ whose masks it can change — the others keep their cache unit and stay ready.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from av.video.stream import VideoStream
 
 from playhead.effects import registry
+from playhead.effects.person import GREEN
 from playhead.errors import InvalidParamsError
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.ingest import ingest
@@ -86,7 +88,13 @@ def _click(i: int, label: int = 1) -> dict[str, Any]:
 
 
 def _params(*prompts: dict[str, Any], **rest: Any) -> dict[str, Any]:
-    return {"prompts": list(prompts), "every": 4, **rest}
+    return {"prompts": list(prompts), "every": 4, "feather": 0, **rest}
+
+
+def _png(data: bytes, flags: int) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    assert image is not None, "not a PNG"
+    return np.asarray(image)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -209,6 +217,14 @@ def test_a_correction_re_renders_only_the_segments_it_changes(server: Running, c
             return out
 
         first = render({"frame": 1, "points": [_click(1)]})
+        # on the annotated frame, the render shows the mask the click showed in the editor
+        r = c.post(f"/api/assets/{asset}/frames/1/mask", json={"points": [_click(1)]})
+        assert r.status_code == 200, r.text
+        clicked = _png(base64.b64decode(r.json()["png"]), cv2.IMREAD_GRAYSCALE) > 0
+        r = c.get(f"/api/renders/{first['id']}/frames/1.png")
+        assert r.status_code == 200, r.text
+        green = np.all(_png(r.content, cv2.IMREAD_COLOR)[..., ::-1] == GREEN, axis=2)
+        assert _iou(clicked, _truth(1)) > 0.9 and np.array_equal(green, ~clicked)
         for k in range(4):  # a viewer watches it all
             r = c.get(f"/api/renders/{first['id']}/stacked/{k}.m4s")
             assert r.status_code == 200, r.text

@@ -55,6 +55,9 @@ export function createRender(asset, effect, params = {}) {
   }
   return rendering.get(key);
 }
+/** The mask of frame `n` for clicks ({points: [{x, y, label}], box?}) in frame pixels. */
+export const requestMask = (asset, n, prompt) =>
+  request("POST", `/api/assets/${encodeURIComponent(asset)}/frames/${n}/mask`, prompt);
 export const getRender = (id) => request("GET", `/api/renders/${encodeURIComponent(id)}`);
 export const createExport = (render, format) =>
   request("POST", `/api/renders/${encodeURIComponent(render)}/exports`, { format });

@@ -4,6 +4,10 @@
 // half; the shader puts the colour over a background chosen here in the browser (a colour,
 // a blur of the source, a checkerboard for "transparent", an uploaded image). Changing the
 // background only redraws the last frame: it never asks the server for anything.
+//
+// Rotoscoping adds a mask from clicks (a texture the size of the picture) and three matte
+// views: the mask alone, the picture with the mask tinted over it, and the composite over the
+// background. The matte shown is the clicks' mask where there is one, else the render's own.
 
 const VERTEX = `#version 300 es
 in vec2 aPos;
@@ -17,10 +21,11 @@ const FRAGMENT = `#version 300 es
 precision highp float;
 in vec2 vUv;
 out vec4 outColor;
-uniform sampler2D uMain, uOriginal, uImage;
-uniform bool uStacked, uHasOriginal;
+uniform sampler2D uMain, uOriginal, uImage, uMask;
+uniform bool uStacked, uHasOriginal, uHasMask;
 uniform int uBackground;  // 0 colour, 1 blur, 2 checkerboard, 3 image
 uniform int uView;        // 0 processed, 1 original, 2 wipe
+uniform int uMatteView;   // 0 the effect as rendered, 1 overlay, 2 mask only, 3 composite
 uniform vec3 uColor;
 uniform float uWipe, uPixelRatio, uCanvasWidth;
 uniform vec2 uMainTexel, uImageScale;
@@ -38,12 +43,13 @@ vec3 blurred(vec2 uv) {
   // a golden-angle disk of taps on a coarse mip level: a wide, smooth blur for 16 samples;
   // taps stay in the colour half, clear of the matte below it
   vec3 sum = vec3(0.0);
-  float bottom = 0.5 - uMainTexel.y * 24.0;
+  float bottom = uStacked ? 0.5 - uMainTexel.y * 24.0 : 1.0;
+  float half_ = uStacked ? 0.5 : 1.0;
   for (int i = 0; i < 16; i++) {
     float a = float(i) * 2.39996;
     float r = sqrt((float(i) + 0.5) / 16.0) * 0.06;
     vec2 p = clamp(uv + r * vec2(cos(a), sin(a)), 0.0, 1.0);
-    sum += textureLod(uMain, vec2(p.x, min(p.y * 0.5, bottom)), 3.0).rgb;
+    sum += textureLod(uMain, vec2(p.x, min(p.y * half_, bottom)), 3.0).rgb;
   }
   return sum / 16.0;
 }
@@ -60,9 +66,18 @@ vec3 background(vec2 uv) {
   return uColor;
 }
 
+const vec3 TINT = vec3(0.72, 0.36, 1.0);
+
 vec3 processed(vec2 uv) {
   vec3 colour = colourAt(uv);
-  return uStacked ? mix(background(uv), colour, matteAt(uv)) : colour;
+  if (uMatteView == 0) return uStacked ? mix(background(uv), colour, matteAt(uv)) : colour;
+  // no matte yet (nothing clicked, nothing rendered): nothing is selected
+  float m = uHasMask ? texture(uMask, uv).r : (uStacked ? matteAt(uv) : 0.0);
+  if (uMatteView == 2) return vec3(m);
+  if (uMatteView == 3) return mix(background(uv), colour, m);
+  // overlay: the subject tinted, its outline (the 50 % contour) drawn a pixel wide
+  float line = 1.0 - smoothstep(0.5, 1.5, abs(m - 0.5) / max(fwidth(m), 1e-4));
+  return mix(mix(colour, TINT, 0.5 * m), vec3(1.0, 0.9, 1.0), 0.85 * line);
 }
 
 void main() {
@@ -80,6 +95,7 @@ void main() {
 
 export const BACKGROUNDS = ["color", "blur", "checkerboard", "image"];
 export const VIEWS = ["processed", "original", "wipe"];
+export const MATTE_VIEWS = ["rendered", "overlay", "mask", "composite"];
 
 export class Compositor extends EventTarget {
   constructor(canvas) {
@@ -97,6 +113,8 @@ export class Compositor extends EventTarget {
     this.hasOriginal = false;
     this.background = { mode: "color", color: [0.118, 0.533, 0.898], imageScale: [1, 1] };
     this.view = "processed";
+    this.matteView = "rendered";
+    this.mask = null; // the ImageBitmap in the uMask texture, or null
     this.wipe = 0.5;
     this.imageSize = null;
     this.setup();
@@ -106,6 +124,7 @@ export class Compositor extends EventTarget {
       this.setup();
       this.hasMain = this.hasOriginal = false;
       this.imageSize = null;
+      this.mask = null;
       this.draw();
     });
   }
@@ -140,7 +159,7 @@ export class Compositor extends EventTarget {
     gl.vertexAttribPointer(pos, 2, gl.FLOAT, false, 0, 0);
 
     this.textures = {};
-    ["uMain", "uOriginal", "uImage"].forEach((name, unit) => {
+    ["uMain", "uOriginal", "uImage", "uMask"].forEach((name, unit) => {
       const texture = gl.createTexture();
       gl.activeTexture(gl.TEXTURE0 + unit);
       gl.bindTexture(gl.TEXTURE_2D, texture);
@@ -154,7 +173,7 @@ export class Compositor extends EventTarget {
     this.uniforms = {};
     for (const name of [
       "uStacked", "uHasOriginal", "uBackground", "uView", "uColor", "uWipe", "uPixelRatio",
-      "uMainTexel", "uImageScale", "uCanvasWidth",
+      "uMainTexel", "uImageScale", "uCanvasWidth", "uHasMask", "uMatteView",
     ]) {
       this.uniforms[name] = gl.getUniformLocation(program, name);
     }
@@ -178,7 +197,8 @@ export class Compositor extends EventTarget {
     const height = stacked ? fullHeight / 2 : fullHeight;
     if (!width || !height) return;
     this.stacked = stacked;
-    this.upload("uMain", picture, stacked); // mip levels feed the blurred background
+    // mip levels feed the blurred background
+    this.upload("uMain", picture, stacked || this.matteView !== "rendered");
     this.mainSize = [fullWidth, fullHeight];
     this.hasMain = true;
     if (this.picture?.width !== width || this.picture?.height !== height) {
@@ -227,6 +247,25 @@ export class Compositor extends EventTarget {
     this.draw();
   }
 
+  /** How to show the matte: "rendered" (the effect as is), "overlay", "mask", "composite". */
+  setMatteView(view) {
+    this.matteView = view;
+    this.draw();
+  }
+
+  /** The mask from clicks for the picture on screen (an ImageBitmap), or null for none. */
+  setMask(bitmap) {
+    if (bitmap === this.mask) return;
+    this.mask = bitmap;
+    if (bitmap) {
+      const gl = this.gl;
+      gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
+      this.upload("uMask", bitmap);
+      gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.BROWSER_DEFAULT_WEBGL);
+    }
+    this.draw();
+  }
+
   setWipe(x) {
     this.wipe = Math.min(1, Math.max(0, x));
     this.draw();
@@ -266,6 +305,8 @@ export class Compositor extends EventTarget {
     gl.uniform1i(u.uHasOriginal, this.hasOriginal ? 1 : 0);
     gl.uniform1i(u.uBackground, BACKGROUNDS.indexOf(mode));
     gl.uniform1i(u.uView, VIEWS.indexOf(this.view));
+    gl.uniform1i(u.uMatteView, MATTE_VIEWS.indexOf(this.matteView));
+    gl.uniform1i(u.uHasMask, this.mask ? 1 : 0);
     gl.uniform3fv(u.uColor, bg.color);
     gl.uniform1f(u.uWipe, this.wipe);
     gl.uniform1f(u.uPixelRatio, window.devicePixelRatio || 1);

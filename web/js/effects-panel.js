@@ -1,6 +1,7 @@
 // The effect panel: an effect picker and a form generated from the effect's JSON schema
 // (sliders for bounded numbers, selects for enums, colour pickers for #rrggbb, text fields
-// for strings). Every committed change asks for a new render.
+// for strings). Every committed change asks for a new render. A param no form field can hold
+// (a list of objects, such as rotoscoping's `prompts`) is left to the tool that edits it.
 
 const HEX = /^#[0-9a-fA-F]{6}$/;
 const BROWSER_SIDE = "background"; // with a matte, the browser draws the background itself
@@ -42,6 +43,7 @@ export class EffectsPanel extends EventTarget {
     const schema = effect.params;
     const fields = Object.entries(schema.properties ?? {})
       .filter(([key]) => !(key === BROWSER_SIDE && this.hasMatte()))
+      .filter(([, prop]) => formable(resolve(prop)))
       .map(([key, prop]) => field(key, resolve(prop), (schema.required ?? []).includes(key),
         params[key]));
     this.form.replaceChildren(...fields);
@@ -187,6 +189,11 @@ function field(key, prop, required, initial) {
   }
   wrap.read = read;
   return wrap;
+}
+
+/** Whether a form field can edit it: not a list of any length (a tuple is fine). */
+function formable(prop) {
+  return prop.type !== "array" || Boolean(prop.prefixItems);
 }
 
 function bounded(prop) {

@@ -1,6 +1,6 @@
 // The editor: wires the library, the effect panel, the player, the compositor, the timeline,
-// the session WebSocket, the HUD and the export dialog together. Holds the little state the
-// page has: the open asset and the render on screen.
+// the session WebSocket, the HUD, the export dialog and the rotoscoping mode together. Holds
+// the little state the page has: the open asset and the render on screen.
 
 import { createRender, listEffects, sourcePlaylist } from "./api.js";
 import { BackgroundControls } from "./background.js";
@@ -12,6 +12,7 @@ import { icon, placeIcons } from "./icons.js";
 import { Library } from "./library.js";
 import { Player } from "./player.js";
 import { Qoe } from "./qoe.js";
+import { ROTO, RotoMode } from "./roto.js";
 import { Session } from "./session.js";
 import { Timeline, formatTime } from "./timeline.js";
 
@@ -40,11 +41,20 @@ const panel = new EffectsPanel({
   form: $("params"),
   status: $("render-status"),
 });
+const roto = new RotoMode({
+  root: $("roto"),
+  canvas,
+  marks: $("roto-marks"),
+  busy: $("roto-busy"),
+  compositor,
+  player,
+  timeline,
+});
 const state = { asset: null, render: null, request: 0 };
 const exporter = new ExportDialog($("export-dialog"), () => ({
   asset: state.asset,
   render: state.render,
-  hasMatte: panel.hasMatte(),
+  hasMatte: "stacked" in (state.render?.playlists ?? {}),
   background: background.asParam(),
 }));
 
@@ -56,6 +66,7 @@ Object.defineProperty(window, "__playheadStats", { get: () => qoe.snapshot() });
 library.addEventListener("select", (e) => open(e.detail));
 library.addEventListener("deleted", () => close());
 panel.addEventListener("change", (e) => show(e.detail.effect, e.detail.params));
+roto.addEventListener("apply", (e) => show(panel.effect, panel.params(), e.detail.prompts));
 
 function open(asset) {
   state.asset = asset;
@@ -63,6 +74,7 @@ function open(asset) {
   document.title = `${asset.name} — playhead`;
   $("empty").hidden = true;
   compositor.forgetOriginal();
+  roto.open(asset);
   panel.changed(0);
 }
 
@@ -70,6 +82,7 @@ function close() {
   state.asset = null;
   state.render = null;
   state.request += 1;
+  roto.open(null);
   player.pause();
   player.main.unload();
   player.showOriginal(false);
@@ -78,6 +91,7 @@ function close() {
   timeline.setRender({ segments: 0, segment_frames: 1, frames: 0, fps: 30 });
   $("player").dataset.frame = "-1";
   delete $("player").dataset.render;
+  delete $("player").dataset.asset;
   delete $("player").dataset.shown;
   $("clip-title").textContent = "No clip open";
   document.title = "playhead";
@@ -85,25 +99,37 @@ function close() {
   $("export-open").disabled = true;
 }
 
-/** Ask for the render of the current effect and params; continue at the same frame. */
-async function show(effect, params) {
+/**
+ * Ask for the render of the current effect and params; continue at the same frame. Roto's
+ * params take the clicks applied so far, and with none yet, the source plays.
+ */
+async function show(effect, params, prompts = roto.applied()) {
   const asset = state.asset;
   if (!asset) return;
   const request = ++state.request;
+  roto.setActive(effect.name === ROTO);
+  let name = effect.name;
+  if (name === ROTO && prompts.length) params = { ...params, prompts };
+  else if (name === ROTO) [name, params] = ["passthrough", {}]; // nothing to cut out yet
   let render;
   try {
-    render = await createRender(asset.id, effect.name, params);
+    render = await createRender(asset.id, name, params);
   } catch (err) {
-    if (request === state.request) panel.say(err.message, true);
+    if (request === state.request) {
+      panel.say(err.message, true);
+      roto.failed(err.message);
+    }
     return;
   }
-  if (request !== state.request || render.id === state.render?.id) return;
+  if (request !== state.request) return;
+  roto.rendered(render);
+  const stacked = "stacked" in render.playlists;
+  background.show(stacked || roto.active); // roto's composite view, before the first apply too
+  if (render.id === state.render?.id) return;
   const sameAsset = state.render?.asset === asset.id;
   const frame = sameAsset ? (player.target ?? player.frame) : 0;
   const playing = sameAsset && player.playing && player.rate > 0;
   state.render = render;
-  const stacked = "stacked" in render.playlists;
-  background.show(stacked);
   hud.setEffect(render.effect);
   timeline.setRender(render);
   session.watch(render.id);
@@ -121,6 +147,7 @@ async function show(effect, params) {
   );
   $("player").dataset.render = render.id;
   $("player").dataset.effect = render.effect;
+  $("player").dataset.asset = render.asset;
   $("export-open").disabled = false;
 }
 
@@ -134,6 +161,7 @@ const playState = () => {
 
 player.addEventListener("frame", (e) => {
   const { frame, picture, source } = e.detail;
+  roto.presented(source.render); // the clicks' mask of this frame, if any, under it
   compositor.drawMain(picture, source.stacked);
   $("player").dataset.frame = String(frame);
   $("player").dataset.shown = source.render; // the render whose frame is on screen
@@ -151,6 +179,7 @@ player.addEventListener("state", () => {
   $("player").dataset.rate = String(rate);
   $("rate-readout").value = playing ? `${rate}×` : "paused";
   session.report(playState);
+  roto.update();
 });
 player.addEventListener("seek", () => session.report(playState));
 player.addEventListener("error", (e) => panel.say(`Playback: ${e.detail.message}`, true));
@@ -225,6 +254,7 @@ function setView(view) {
   player.showOriginal(view !== "processed");
   document.querySelector(".wipe-control").hidden = view !== "wipe";
   canvas.classList.toggle("wiping", view === "wipe");
+  roto.refresh();
 }
 
 const KEYS = {

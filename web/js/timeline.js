@@ -1,5 +1,6 @@
 // The timeline under the player: a ruler, every segment coloured by its state (live from the
-// session WebSocket), the buffered range and the playhead. Click or drag to seek.
+// session WebSocket), the buffered range, marks on annotated frames (rotoscoping clicks) and
+// the playhead. Click or drag to seek.
 
 export const STATES = {
   ready: { color: "#2fbf71", label: "ready" },
@@ -12,6 +13,7 @@ export const STATES = {
 const RULER = 18; // px, CSS
 const BAR = 22;
 const BUFFER = 4;
+const MARK = "#ffd166"; // an annotated frame; hollow while its clicks are not applied yet
 
 export class Timeline extends EventTarget {
   constructor(root) {
@@ -25,6 +27,7 @@ export class Timeline extends EventTarget {
     this.fps = 30;
     this.frame = 0;
     this.buffered = [];
+    this.marks = []; // [{frame, applied}]
     this.pending = false;
     new ResizeObserver(() => this.invalidate()).observe(root);
     root.addEventListener("pointerdown", (e) => this.drag(e));
@@ -47,6 +50,13 @@ export class Timeline extends EventTarget {
 
   setState(index, state) {
     if (index < this.states.length) this.states[index] = state;
+    this.invalidate();
+  }
+
+  /** Frames to mark (rotoscoping clicks): [{frame, applied}]. */
+  setMarks(marks) {
+    this.marks = marks;
+    this.root.dataset.marks = marks.map((m) => m.frame).join(" ");
     this.invalidate();
   }
 
@@ -130,6 +140,22 @@ export class Timeline extends EventTarget {
     ctx.fillStyle = "#dfe3ea";
     for (const [start, end] of this.buffered) {
       ctx.fillRect(x(start), RULER + BAR + 2, Math.max(1, x(end) - x(start)), BUFFER);
+    }
+
+    // annotated frames: a small tick hanging from the ruler into the bar
+    ctx.strokeStyle = MARK;
+    ctx.fillStyle = MARK;
+    ctx.lineWidth = 1.5;
+    for (const { frame, applied } of this.marks) {
+      const mx = Math.round(x(frame + 0.5)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(mx - 4, RULER - 5);
+      ctx.lineTo(mx + 4, RULER - 5);
+      ctx.lineTo(mx, RULER + 2);
+      ctx.closePath();
+      if (applied) ctx.fill();
+      else ctx.stroke();
+      ctx.fillRect(mx - 0.5, RULER, 1, BAR * 0.5);
     }
 
     // playhead

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from playhead.effects.base import Band, Bands, Context, EffectParams, Frames
 from playhead.effects.person import composite_matte
 from playhead.effects.sam import Embedding, Point, Sam
-from playhead.effects.tracking import Mask, Memory, Tracker, redetect
+from playhead.effects.tracking import Mask, Memory, Tracker
 from playhead.errors import InvalidParamsError
 from playhead.types import FrameRange
 
@@ -107,8 +107,9 @@ def relevant(prompts: Sequence[Prompt], frames: FrameRange) -> tuple[Prompt, ...
 
 
 class RotoRunner:
-    def __init__(self) -> None:
-        self._sam: Sam | None = None
+    def __init__(self, sam: Sam | None = None) -> None:
+        """``sam``: models already loaded (a benchmark's fresh runners share them)."""
+        self._sam = sam
         # embeddings by frame content (a pure cache): anchors recur in every nearby segment
         self._embeddings: OrderedDict[bytes, Embedding] = OrderedDict()
 
@@ -155,7 +156,7 @@ class RotoRunner:
     ) -> np.ndarray:
         """``bool[B, H, W]``: each frame's mask, tracked from its nearest annotated frame."""
         clicked = {q.frame: self.clicked(anchors[q.frame], q) for q in prompts}
-        memory = Memory.build([(self.embed(anchors[n]), m) for n, m in clicked.items()])
+        memory = Memory.build([(anchors[n], self.embed(anchors[n]), m) for n, m in clicked.items()])
         tracker = Tracker(self.sam, self.embed, memory)
         out = np.zeros(frames.shape[:3], bool)
         # frames grouped into runs by the annotated frame they take their mask from
@@ -191,9 +192,7 @@ class RotoRunner:
             return
         # the annotated frame is in another segment: find the subject at the near end first
         start, stop, step = (lo, hi, +1) if origin < lo else (hi - 1, lo - 1, -1)
-        out[start] = redetect(
-            tracker.sam, self.embed(frames[start]), frames.shape[1:3], tracker.memory
-        )
+        out[start] = tracker.find(frames[start])
         self._chain(frames, out, start, stop, step, tracker, every)
 
     def _chain(

@@ -76,6 +76,19 @@ class Sam:
     ) -> Segmentation:
         """The mask for clicks (and a box) on a frame of ``size`` (height, width) whose
         embedding is given; ``previous`` logits (from an earlier `Segmentation`) refine it."""
+        found = self.candidates(embedding, size, points, box, previous)
+        return max(found, key=lambda s: s.score)
+
+    def candidates(
+        self,
+        embedding: Embedding,
+        size: tuple[int, int],
+        points: Sequence[Point],
+        box: tuple[float, float, float, float] | None = None,
+        previous: npt.NDArray[np.float32] | None = None,
+    ) -> list[Segmentation]:
+        """Every mask the decoder proposes for the prompts (whole, part, sub-part): a tracker
+        picks the one that fits what it expects, `segment` the one the decoder rates best."""
         h, w = size
         scale = SIZE / max(h, w)
         coords = [(p.x * scale, p.y * scale) for p in points]
@@ -100,6 +113,11 @@ class Sam:
                 "orig_im_size": np.array([h, w], np.float32),
             },
         )
-        best = int(np.argmax(scores[0]))
-        mask = np.where(masks[0, best] > 0.0, 255, 0).astype(np.uint8)
-        return Segmentation(mask, float(scores[0, best]), low_res[0, best].astype(np.float32))
+        return [
+            Segmentation(
+                np.where(masks[0, i] > 0.0, 255, 0).astype(np.uint8),
+                float(scores[0, i]),
+                low_res[0, i].astype(np.float32),
+            )
+            for i in range(scores.shape[1])
+        ]

@@ -6,11 +6,14 @@ assets/<asset>/mezzanine.mp4              mezzanine — never evicted
 assets/<asset>/renders/<render>           an empty marker per render of the asset
 renders/<render>.json                     the render record
 renders/<render>/init/<variant>.mp4       init segments
-renders/<render>/<k>/{composite.m4s, stacked.m4s, bands.npz}
+cache/<unit>/<k>/{composite.m4s, stacked.m4s, bands.npz}
                                           segment k: one unit, cached and evicted together;
                                           composite.m4s is written last and deleted first,
-                                          so its presence means the whole unit is there
-renders/<render>/<k>/failed.json          why segment k failed for good, and when
+                                          so its presence means the whole unit is there.
+                                          <unit> is the render's id, or for an effect whose
+                                          segments read part of the params (roto) a hash of
+                                          that part, shared by renders (`Render.unit`)
+cache/<render>/<k>/failed.json            why segment k failed for good, and when
 exports/<export>.json, exports/<export>.<ext>
                                           export records and files
 """
