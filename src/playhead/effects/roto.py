@@ -190,10 +190,17 @@ class RotoRunner:
             self._chain(frames, out, origin, hi, +1, tracker, every)
             self._chain(frames, out, origin, lo - 1, -1, tracker, every)
             return
-        # the annotated frame is in another segment: find the subject at the near end first
-        start, stop, step = (lo, hi, +1) if origin < lo else (hi - 1, lo - 1, -1)
-        out[start] = tracker.find(frames[start])
-        self._chain(frames, out, start, stop, step, tracker, every)
+        # the annotated frame is in another segment: find the subject afresh on a few frames
+        # of the run (SAM's frames, so their embeddings serve the tracking too), and track
+        # both ways from the one where it matches the memory best (one blurred or occluded
+        # frame does not lose the whole run)
+        grid = list(range(lo, hi, every)) if origin < lo else list(range(hi - 1, lo - 1, -every))
+        tries = [grid[round(i * (len(grid) - 1) / 2)] for i in range(3)] if len(grid) > 2 else grid
+        found = {n: tracker.find(frames[n]) for n in dict.fromkeys(tries)}
+        start = max(found, key=lambda n: (tracker.score(frames[n], found[n]), -abs(n - origin)))
+        out[start] = found[start]
+        self._chain(frames, out, start, hi, +1, tracker, every)
+        self._chain(frames, out, start, lo - 1, -1, tracker, every)
 
     def _chain(
         self,

@@ -229,13 +229,20 @@ def redetect(
     places += _peaks(cv2.blur(memory.colour_map(frame), (15, 15)), size, PEAKS)
     if near is not None and near.any():
         places += inner_points(near, 2)
+    prompts: list[tuple[list[Point], tuple[float, float, float, float] | None]]
+    prompts = [([Point(x, y, 1)], None) for x, y in places]
     best, best_match = np.zeros(size, bool), -np.inf
-    for x, y in places:
-        for candidate in sam.candidates(embedding, size, [Point(x, y, 1)]):
-            mask = candidate.mask > 0
-            found = memory.match(frame, embedding, mask)
-            if found > best_match:
-                best, best_match = mask, found
+    for refine in (False, True):
+        if refine:  # the best one's box and inner points: the whole subject, not a part
+            if not best.any():
+                break
+            prompts = [([Point(x, y, 1) for x, y in inner_points(best, 3)], _box(best, 0.1))]
+        for points, box in prompts:
+            for candidate in sam.candidates(embedding, size, points, box):
+                mask = candidate.mask > 0
+                found = memory.match(frame, embedding, mask)
+                if found > best_match:
+                    best, best_match = mask, found
     return best
 
 
@@ -265,6 +272,10 @@ class Tracker:
     def find(self, frame: np.ndarray) -> Mask:
         """The subject on a frame with no previous mask."""
         return redetect(self.sam, frame, self.embed(frame), self.memory)
+
+    def score(self, frame: np.ndarray, mask: Mask) -> float:
+        """How much ``mask`` on ``frame`` looks like the subject (`Memory.match`)."""
+        return self.memory.match(frame, self.embed(frame), mask)
 
     def step(self, frame: np.ndarray, mask: Mask, target: np.ndarray, resegment: bool) -> Mask:
         """The mask on ``target`` (the next frame either way) from ``mask`` on ``frame``."""
