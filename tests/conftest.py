@@ -7,8 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from playhead import samples
+from playhead.bench.browser import launch
 from playhead.effects import models
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.ingest import ingest
@@ -51,3 +53,12 @@ def barcode_path(media_dir: Path) -> Path:
 def barcode_asset(barcode_path: Path, data_dir: Path) -> Iterator[tuple[Asset, AssetDir]]:
     asset = ingest(barcode_path, data_dir)
     yield asset, AssetDir(data_dir / "assets" / asset.id)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless (one per test module: pages are made per test or module)."""
+    with sync_playwright() as p:
+        chromium = launch(p)
+        yield chromium
+        chromium.close()

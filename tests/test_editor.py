@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from playhead.media.testsrc import make_barcode_video, read_barcode
@@ -31,15 +31,6 @@ from playhead.server.embedded import Running, serve
 from playhead.server.routes import web
 from playhead.server.runtime import Runtime
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",  # WebGL on the CPU: headless machines have no GPU
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 BLUE = (0x1E, 0x88, 0xE5)  # the editor's default background colour
 MAGENTA = (0xFF, 0x00, 0xFF)
 
@@ -108,14 +99,6 @@ class Editor:
             "(p => p.dataset.render && p.dataset.shown === p.dataset.render)"
             "(document.querySelector('#player'))"
         )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

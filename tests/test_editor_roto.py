@@ -32,9 +32,8 @@ from playwright.sync_api import (
     Request,
     Response,
     Route,
-    sync_playwright,
 )
-from test_editor import CHROMIUM, CHROMIUM_ARGS, Editor
+from test_editor import Editor
 
 from playhead.server.config import ServeConfig
 from playhead.server.embedded import Running, serve
@@ -85,14 +84,6 @@ class RotoEditor(Editor):
     def sent(self, path: str) -> list[dict[str, Any]]:
         """The JSON bodies the page POSTed to URLs ending in ``path``."""
         return [cast(dict[str, Any], r.post_data_json) for r in self.posts if r.url.endswith(path)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

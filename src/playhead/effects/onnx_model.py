@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from playhead.effects import devices
 from playhead.effects.base import Band, Bands, Context, EffectParams, Frames
-from playhead.effects.person import composite_matte
+from playhead.effects.person import background_field, composite_matte
 
 
 class OnnxParams(EffectParams):
@@ -40,11 +40,7 @@ class OnnxParams(EffectParams):
     output_scale: Literal["unit", "byte"] = Field(
         "unit", description="range of an rgb output: 0..1 (unit) or 0..255 (byte)"
     )
-    background: str = Field(
-        "green",
-        pattern=r"^(green|blur|transparent|none|#[0-9a-fA-F]{6})$",
-        description="composite background for a matte output",
-    )
+    background: str = background_field("composite background for a matte output")
 
     @field_validator("model")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 import cv2
 import numpy as np
@@ -15,6 +15,15 @@ from playhead.effects.colors import rgb
 from playhead.effects.tflite import TFLiteModel
 
 GREEN = (0, 177, 64)  # chroma-key green
+
+
+def background_field(
+    description: str = "composite background: green, blur, transparent, none or #rrggbb",
+) -> Any:
+    """The ``background`` parameter of every effect composited by `composite_matte`."""
+    return Field(
+        "green", pattern=r"^(green|blur|transparent|none|#[0-9a-fA-F]{6})$", description=description
+    )
 
 
 class PersonParams(EffectParams):
@@ -29,11 +38,7 @@ class PersonParams(EffectParams):
     smoothing: float = Field(
         0.0, ge=0, le=0.9, description="temporal smoothing with the previous frame (0 = off)"
     )
-    background: str = Field(
-        "green",
-        pattern=r"^(green|blur|transparent|none|#[0-9a-fA-F]{6})$",
-        description="composite background: green, blur, transparent, none or #rrggbb",
-    )
+    background: str = background_field()
 
 
 class PersonRunner:

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from playhead.effects.base import Band, Bands, Context, EffectParams, Frames
-from playhead.effects.person import composite_matte
+from playhead.effects.person import background_field, composite_matte
 from playhead.effects.sam import Embedding, Point, Sam
 from playhead.effects.tracking import Mask, Memory, Tracker
 from playhead.errors import InvalidParamsError
@@ -74,11 +74,7 @@ class RotoParams(EffectParams):
         description="re-segment every n-th frame, optical flow in between (1: best, slowest)",
     )
     feather: float = Field(1.5, ge=0, le=50, description="blur of the matte edge, in pixels")
-    background: str = Field(
-        "green",
-        pattern=r"^(green|blur|transparent|none|#[0-9a-fA-F]{6})$",
-        description="composite background: green, blur, transparent, none or #rrggbb",
-    )
+    background: str = background_field()
 
     @field_validator("prompts")
     @classmethod
