@@ -29,6 +29,7 @@ from playhead.effects.sam import SIZE, Embedding, Point, Sam
 SAMPLES = 768  # cells kept per class to fit the memory's probe (enough for the looks)
 RIDGE = 1e-3  # the probe's regularisation (1e-3, 1e-2, 1e-1 tried on the suite: least best)
 PEAKS = 5  # places tried, by each cue, when looking for the subject afresh
+BLOBS = 3  # and regions, by each cue
 NEAR = 0.08  # how far SAM may move an edge from the flow's guess, in object sizes
 DRIFTED = 0.8  # a mask matching the memory less than this × the annotated masks has drifted
 HIST_BINS = (18, 8, 6)  # hue, saturation, value
@@ -214,6 +215,19 @@ def _iou(a: Mask, b: Mask) -> float:
     return int(np.count_nonzero(a & b)) / union if union else 0.0
 
 
+def _blobs(where: np.ndarray, size: tuple[int, int], count: int = BLOBS) -> list[Mask]:
+    """The ``count`` largest connected regions of a map (any resolution), at frame size."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(where.astype(np.uint8), connectivity=8)
+    order = sorted(range(1, n), key=lambda i: -int(stats[i, cv2.CC_STAT_AREA]))[:count]
+    h, w = size
+    out = []
+    for i in order:
+        blob = cv2.resize((labels == i).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        if blob.any():
+            out.append(blob > 0)
+    return out
+
+
 def redetect(
     sam: Sam,
     frame: np.ndarray,
@@ -231,6 +245,11 @@ def redetect(
         places += inner_points(near, 2)
     prompts: list[tuple[list[Point], tuple[float, float, float, float] | None]]
     prompts = [([Point(x, y, 1)], None) for x, y in places]
+    # and the most subject-like blobs, whole: their box and inner points
+    for blob in _blobs(memory.likeness(embedding, size) > 0, size) + _blobs(
+        cv2.blur(memory.colour_map(frame), (15, 15)) > 127, size
+    ):
+        prompts.append(([Point(x, y, 1) for x, y in inner_points(blob, 3)], _box(blob, 0.1)))
     best, best_match = np.zeros(size, bool), -np.inf
     for refine in (False, True):
         if refine:  # the best one's box and inner points: the whole subject, not a part
