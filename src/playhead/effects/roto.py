@@ -8,10 +8,10 @@ every frame, SAM re-segmenting every ``every``-th frame.
 
 Segments are independent, so a viewer who seeks far from any annotated frame waits for one
 segment, never for a chain: a segment whose nearest annotated frame lies outside it finds the
-subject on its own first (or last) frame by the appearance memory of the annotated frames
-(`tracking.redetect`), then tracks from there. So segment k depends only on the clicks on the
-annotated frames that are nearest to one of its frames (`relevant`): `segment_params` says
-so, and a click on any other frame leaves it cached.
+subject afresh on a few of its own frames by the appearance memory of the annotated frames
+(`tracking.redetect`), then tracks from the frame where it matched best. So segment k
+depends only on the clicks on the annotated frames that are nearest to one of its frames
+(`relevant`): `segment_params` says so, and a click on any other frame leaves it cached.
 """
 
 from __future__ import annotations
