@@ -129,7 +129,34 @@ def audio_wav(d: Path) -> Path:
     return path
 
 
+def text_as_txt(d: Path) -> Path:
+    """FFmpeg's tty demuxer would render it as a 5-frame "video" of text."""
+    path = d / "notes.txt"
+    path.write_text("Shot list: open on the harbour, then the interview.\n" * 30)
+    return path
+
+
+def playlist_of_a_local_file(d: Path) -> Path:
+    """An HLS playlist naming a file on the server: FFmpeg's hls demuxer would read it."""
+    secret = make_barcode_video(d / "private-segment.ts", 10, Fraction(30), (160, 120))
+    path = d / "clip.m3u8"
+    path.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nfile:{secret}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def concat_list(d: Path) -> Path:
+    secret = make_barcode_video(d / "private.mp4", 10, Fraction(30), (160, 120))
+    path = d / "list.ffconcat"
+    path.write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
+    return path
+
+
 MEDIA_CASES: list[tuple[Callable[[Path], Path], type[PlayheadError], str]] = [
+    (text_as_txt, InvalidMediaError, "not a video container we accept"),
+    (playlist_of_a_local_file, InvalidMediaError, "not a video container we accept"),
+    (concat_list, InvalidMediaError, "not a video container we accept"),
     (text_as_mp4, InvalidMediaError, "not a media file"),
     (empty_file, InvalidMediaError, "empty"),
     (missing_file, InvalidMediaError, "no such file"),
@@ -180,6 +207,13 @@ def test_the_good_file_is_accepted(bad_dir: Path) -> None:
     """The same recipe without the damage passes: the failures below are about the damage."""
     info = probe(_encode_mp4(bad_dir / "good.mp4", 60, {"movflags": "+faststart"}))
     assert (info.width, info.height, info.frames, info.fps) == (160, 120, 60, Fraction(30))
+
+
+@pytest.mark.parametrize("ext", [".avi", ".ts", ".mkv", ".mov", ".flv"])
+def test_the_usual_containers_are_accepted(media_dir: Path, ext: str) -> None:
+    """The container allow-list lets the formats cameras and editors write through."""
+    info = probe(make_barcode_video(media_dir / f"allowed{ext}", 12, Fraction(30), (160, 120)))
+    assert (info.width, info.height, info.frames) == (160, 120, 12)
 
 
 @pytest.mark.parametrize(("maker", "error", "fragment"), MEDIA_CASES, ids=MEDIA_IDS)

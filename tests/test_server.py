@@ -215,6 +215,7 @@ def test_malformed_websocket_messages_get_errors(server: Running, asset: dict[st
     ("name", "content", "status", "code"),
     [
         ("notes.mp4", b"this is not a video", 415, "invalid_media"),
+        ("notes.txt", b"Shot list: the harbour, then the interview.\n" * 30, 415, "invalid_media"),
         ("big.mp4", b"\0" * 6_000_000, 413, "media_too_large"),
     ],
 )

@@ -23,7 +23,7 @@ import av.error
 from playhead.digest import sha256_file
 from playhead.errors import InvalidMediaError
 from playhead.media.asset import Asset, AssetDir, FrameIndex
-from playhead.media.probe import Limits, probe
+from playhead.media.probe import Limits, open_source, probe
 
 PROFILE_VERSION = 1  # bump when the mezzanine recipe changes: assets get new ids
 
@@ -115,7 +115,7 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
 def _source_frames(path: Path, name: str) -> Iterator[tuple[Fraction, av.VideoFrame]]:
     """Decoded source frames with their presentation time relative to the first frame."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_source(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             fallback = 1 / Fraction(stream.average_rate or 25)

@@ -12,6 +12,34 @@ import av.error
 
 from playhead.errors import InvalidMediaError, MediaTooLargeError
 
+# The demuxers an upload may use (FFmpeg's names). Everything else is refused before FFmpeg
+# reads a byte with it: its text demuxers (a .txt file opens as a "video" of rendered text),
+# playlists and concat lists (which open other files or URLs named inside them), devices,
+# image sequences. Audio-only containers are allowed so that they get the clearer "no video
+# stream" answer.
+CONTAINERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",  # MP4, MOV
+    "matroska,webm",
+    "avi",
+    "mpegts",
+    "mpeg",  # MPEG program streams (.mpg, .vob)
+    "flv",
+    "mxf",
+    "asf",  # WMV
+    "ogg",
+    "wav",
+    "mp3",
+    "flac",
+)
+
+
+def open_source(path: Path) -> av.container.InputContainer:
+    """Open an uploaded file with the allowed demuxers only."""
+    container: av.container.InputContainer = av.open(
+        str(path), metadata_errors="ignore", options={"format_whitelist": ",".join(CONTAINERS)}
+    )
+    return container
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -57,7 +85,12 @@ def probe(path: str | Path, limits: Limits = Limits(), count_frames: bool = True
     if size == 0:
         raise InvalidMediaError(f"{path.name}: the file is empty")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_source(path)
+    except av.error.ArgumentError as e:  # EINVAL: a demuxer knows it, but not an allowed one
+        raise InvalidMediaError(
+            f"{path.name}: not a video container we accept (MP4, MOV, MKV, WebM, AVI, MPEG-TS, "
+            "MPEG-PS, FLV, MXF, WMV, Ogg)"
+        ) from e
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         reason = getattr(e, "strerror", None) or "unreadable"  # never echo server paths
         raise InvalidMediaError(f"{path.name}: not a media file we can read ({reason})") from e
