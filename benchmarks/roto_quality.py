@@ -4,7 +4,8 @@ Runs the effect as the product does — one-second segments, each rendered on it
 first from the annotated frame, the next found again by the appearance memory) — over the
 synthetic suite of `playhead.bench.roto_suite` (photo cut-outs moving with affine and
 non-rigid motion over panning backgrounds, look-alike distractors, occluders, feathered
-edges, motion blur), for each speed/quality setting (``every``: SAM every n-th frame):
+edges, motion blur), scored by `playhead.bench.roto_scores`, for each speed/quality setting
+(``every``: SAM every n-th frame):
 
 - *one annotation*: clicks simulated from the ground truth on the first frame;
 - *one correction*: a second annotated frame where the first run was worst (clicks like the
@@ -25,14 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from playhead.bench.roto_suite import (
-    Sequence,
-    correction_click,
-    initial_clicks,
-    jaccard,
-    score,
-    suite,
-)
+from playhead.bench.roto_scores import correction_click, initial_clicks, jaccard, score
+from playhead.bench.roto_suite import Sequence, suite
 from playhead.effects.roto import Click, Prompt, RotoRunner, relevant
 from playhead.effects.sam import Sam
 from playhead.types import FrameRange

@@ -43,10 +43,15 @@ def _fresh_device(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     devices.reset()
 
 
-no_gpu_here = pytest.mark.skipif(
-    devices.gpu_present() or codecs.nvenc_opens(),
-    reason="checks the fallback of a machine without a GPU (benchmarks/gpu_check.sh checks one)",
-)
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a GPU and with a CPU-only onnxruntime, as the reference machine is:
+    the fallbacks are checked on a GPU machine too (benchmarks/gpu_check.sh checks the GPU)."""
+    monkeypatch.setattr(devices, "gpu_present", lambda: False)
+    monkeypatch.setattr(devices, "ort_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(codecs, "nvenc_opens", lambda gpu=0, width=256, height=256: False)
+    monkeypatch.setattr(codecs, "cuvid_opens", lambda gpu=0: False)
+    devices.reset()
 
 
 # --- naming ------------------------------------------------------------------------------
@@ -96,7 +101,7 @@ def test_device_names_and_classes() -> None:
 # --- finding -----------------------------------------------------------------------------
 
 
-@no_gpu_here
+@pytest.mark.usefixtures("no_gpu")
 def test_detect_on_this_machine_is_the_cpu() -> None:
     assert devices.detect() == CPU
     assert devices.current() == CPU
@@ -156,9 +161,7 @@ def test_onnx_providers_for_the_cpu_are_the_cpu_alone(monkeypatch: pytest.Monkey
     assert devices.onnx_providers(CPU) == CPU_ONLY  # even where a GPU runtime is installed
 
 
-@pytest.mark.skipif(
-    "CUDAExecutionProvider" in ort.get_available_providers(), reason="a CUDA onnxruntime"
-)
+@pytest.mark.usefixtures("no_gpu")
 def test_onnx_providers_for_cuda_without_cuda_runtime_degrade_to_the_cpu() -> None:
     assert devices.onnx_providers(CUDA0) == CPU_ONLY
     assert devices.onnx_providers(Device("cuda", 1)) == CPU_ONLY
@@ -219,7 +222,7 @@ def test_no_provider_list_outside_devices() -> None:
 # --- LiteRT ------------------------------------------------------------------------------
 
 
-@no_gpu_here
+@pytest.mark.usefixtures("no_gpu")
 def test_litert_runs_on_the_cpu_without_a_gpu_delegate() -> None:
     assert devices.litert_delegates(CPU) == []
     assert devices.litert_delegates(CUDA0) == []  # the wheel ships no GPU delegate
@@ -317,7 +320,7 @@ def test_every_builtin_declares_devices_and_batch_sizes() -> None:
 # --- codecs ------------------------------------------------------------------------------
 
 
-@no_gpu_here
+@pytest.mark.usefixtures("no_gpu")
 def test_the_encoder_for_the_cpu_is_x264_and_cuda_here_falls_back_to_it() -> None:
     assert codecs.h264_encoder(CPU, 320, 240) == "libx264"
     assert codecs.h264_encoder(CUDA0, 320, 240) == "libx264"
@@ -371,7 +374,7 @@ def _render(data: Path, src: Path, model: Path, out: Path) -> None:
     assert code == 0, err.getvalue()
 
 
-@no_gpu_here
+@pytest.mark.usefixtures("no_gpu")
 def test_a_render_on_cuda_here_is_the_cpu_render_byte_for_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,7 +395,7 @@ def test_a_render_on_cuda_here_is_the_cpu_render_byte_for_byte(
     assert [read_barcode(f.to_ndarray(format="rgb24")) for f in frames] == list(range(40))
 
 
-@no_gpu_here
+@pytest.mark.usefixtures("no_gpu")
 def test_segments_and_onnx_on_cuda_here_are_the_cpu_ones(
     barcode_asset: tuple[Asset, AssetDir], tmp_path: Path
 ) -> None:

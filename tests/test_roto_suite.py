@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from playhead.bench import roto_scores as scores
 from playhead.bench import roto_suite as rs
 
 SIZE = (90, 160)  # diagonal 183.6 px: the default tolerance is ceil(0.008 * 183.6) = 2 px
@@ -37,23 +38,23 @@ def _square(top: int, left: int, side: int = 40, size: tuple[int, int] = SIZE) -
 
 def test_jaccard_known_answers() -> None:
     a = _square(20, 20)
-    assert rs.jaccard(a, _square(20, 30)) == pytest.approx(30 * 40 / (50 * 40))  # 0.6
-    assert rs.jaccard(a, a) == 1.0
-    assert rs.jaccard(a, _square(20, 100)) == 0.0
-    assert rs.jaccard(np.zeros(SIZE, bool), np.zeros(SIZE, bool)) == 1.0
-    assert rs.jaccard(a, np.zeros(SIZE, bool)) == 0.0
+    assert scores.jaccard(a, _square(20, 30)) == pytest.approx(30 * 40 / (50 * 40))  # 0.6
+    assert scores.jaccard(a, a) == 1.0
+    assert scores.jaccard(a, _square(20, 100)) == 0.0
+    assert scores.jaccard(np.zeros(SIZE, bool), np.zeros(SIZE, bool)) == 1.0
+    assert scores.jaccard(a, np.zeros(SIZE, bool)) == 0.0
     with pytest.raises(ValueError):
-        rs.jaccard(a, a[:-1])
+        scores.jaccard(a, a[:-1])
 
 
 def test_boundary_f_identical_and_empty() -> None:
     a = _square(20, 20)
     empty = np.zeros(SIZE, bool)
-    assert rs.boundary_f(a, a) == 1.0
-    assert rs.boundary_f(empty, empty) == 1.0
-    assert rs.boundary_f(a, empty) == 0.0
-    assert rs.boundary_f(empty, a) == 0.0
-    assert rs.boundary_f(a, _square(20, 100)) == 0.0  # far apart: nothing matches
+    assert scores.boundary_f(a, a) == 1.0
+    assert scores.boundary_f(empty, empty) == 1.0
+    assert scores.boundary_f(a, empty) == 0.0
+    assert scores.boundary_f(empty, a) == 0.0
+    assert scores.boundary_f(a, _square(20, 100)) == 0.0  # far apart: nothing matches
 
 
 def test_boundary_f_tolerance() -> None:
@@ -64,16 +65,16 @@ def test_boundary_f_tolerance() -> None:
     for shift, expected in ((1, 1.0), (2, 1.0), (3, 0.0)):
         pred = np.zeros(SIZE, bool)
         pred[:, 80 + shift :] = True
-        assert rs.boundary_f(pred, gt) == expected, shift
+        assert scores.boundary_f(pred, gt) == expected, shift
 
     square = _square(20, 20)
-    assert rs.boundary_f(_square(20, 22), square) == 1.0
-    assert rs.boundary_f(_square(18, 20), square) == 1.0
-    assert rs.boundary_f(_square(22, 18), square) < 1.0  # corners 2.8 px apart: beyond
-    partial = rs.boundary_f(_square(20, 25), square)
+    assert scores.boundary_f(_square(20, 22), square) == 1.0
+    assert scores.boundary_f(_square(18, 20), square) == 1.0
+    assert scores.boundary_f(_square(22, 18), square) < 1.0  # corners 2.8 px apart: beyond
+    partial = scores.boundary_f(_square(20, 25), square)
     assert 0.3 < partial < 0.8
     # a larger tolerance (3 px wins less than 5 px does) forgives the same shift
-    assert rs.boundary_f(_square(20, 25), square, bound_th=5) == 1.0
+    assert scores.boundary_f(_square(20, 25), square, bound_th=5) == 1.0
 
 
 def _brute_boundary_f(pred: np.ndarray, gt: np.ndarray, radius: int) -> float:
@@ -114,7 +115,7 @@ def test_boundary_f_matches_the_definition() -> None:
         pred, gt = masks
         for radius in (1, 3):
             expected = _brute_boundary_f(pred, gt, radius)
-            assert rs.boundary_f(pred, gt, bound_th=radius) == pytest.approx(expected)
+            assert scores.boundary_f(pred, gt, bound_th=radius) == pytest.approx(expected)
 
 
 # --- score ------------------------------------------------------------------------------------
@@ -122,12 +123,12 @@ def test_boundary_f_matches_the_definition() -> None:
 
 def test_score_known_answers() -> None:
     gt = np.stack([_square(20, 20 + 5 * t) for t in range(8)])
-    perfect = rs.score(gt, gt)
+    perfect = scores.score(gt, gt)
     assert perfect == {"J": 1.0, "F": 1.0, "JF": 1.0, "decay": 0.0}
 
     lost = gt.copy()
     lost[4:] = False  # tracked for 4 frames, then lost
-    s = rs.score(lost, gt)
+    s = scores.score(lost, gt)
     assert s["J"] == 0.5
     assert s["F"] == 0.5
     assert s["JF"] == 0.5
@@ -136,11 +137,11 @@ def test_score_known_answers() -> None:
 
     occluded = np.zeros(8, bool)
     occluded[1] = True
-    assert rs.score(lost, gt, occluded)["recovery"] == pytest.approx(2 / 6)
+    assert scores.score(lost, gt, occluded)["recovery"] == pytest.approx(2 / 6)
     occluded[5] = True
-    assert rs.score(lost, gt, occluded)["recovery"] == 0.0
+    assert scores.score(lost, gt, occluded)["recovery"] == 0.0
     occluded[7] = True  # never leaves: no frames to recover in
-    assert "recovery" not in rs.score(lost, gt, occluded)
+    assert "recovery" not in scores.score(lost, gt, occluded)
 
 
 # --- clicks -----------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_score_known_answers() -> None:
 def test_initial_clicks_inside_and_around() -> None:
     gt = np.zeros(SIZE, bool)
     cv2.ellipse(gt.view(np.uint8), (70, 45), (40, 25), 20, 0, 360, 1, -1)
-    clicks = rs.initial_clicks(gt, np.random.default_rng(0))
+    clicks = scores.initial_clicks(gt, np.random.default_rng(0))
     assert [c["label"] for c in clicks] == [1, 1, 1, 0, 0]
     outside = cv2.distanceTransform((~gt).astype(np.uint8), cv2.DIST_L2, 5)
     depth = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, 5)
@@ -162,15 +163,15 @@ def test_initial_clicks_inside_and_around() -> None:
             assert not gt[y, x] and 3 <= outside[y, x] <= 20  # outside, but near
     positives = [(c["x"], c["y"]) for c in clicks if c["label"] == 1]
     assert min(math.dist(a, b) for a, b in itertools.combinations(positives, 2)) > 10
-    assert clicks == rs.initial_clicks(gt, np.random.default_rng(0))
+    assert clicks == scores.initial_clicks(gt, np.random.default_rng(0))
     with pytest.raises(ValueError):
-        rs.initial_clicks(np.zeros(SIZE, bool), np.random.default_rng(0))
+        scores.initial_clicks(np.zeros(SIZE, bool), np.random.default_rng(0))
 
 
 def test_initial_clicks_on_the_suite(seed0: list[rs.Sequence]) -> None:
     rng = np.random.default_rng(1)
     for seq in seed0:
-        for c in rs.initial_clicks(seq.masks[0], rng):
+        for c in scores.initial_clicks(seq.masks[0], rng):
             assert seq.masks[0][int(c["y"]), int(c["x"])] == bool(c["label"]), seq.name
 
 
@@ -179,17 +180,17 @@ def test_correction_click_largest_error() -> None:
     missed = gt.copy()
     missed[20:40, 40:60] = False  # the top-right quarter is missed: a 20x20 false negative
     missed[50:60, 20:25] = False  # and a smaller piece
-    click = rs.correction_click(missed, gt)
+    click = scores.correction_click(missed, gt)
     assert click["label"] == 1
     assert gt[int(click["y"]), int(click["x"])] and not missed[int(click["y"]), int(click["x"])]
     assert abs(click["x"] - 49.5) <= 1 and abs(click["y"] - 29.5) <= 1  # its middle
 
     spilled = missed | _square(30, 100, side=30)  # plus a bigger false positive elsewhere
-    click = rs.correction_click(spilled, gt)
+    click = scores.correction_click(spilled, gt)
     assert click["label"] == 0
     assert abs(click["x"] - 114.5) <= 1 and abs(click["y"] - 44.5) <= 1
     with pytest.raises(ValueError):
-        rs.correction_click(gt, gt)
+        scores.correction_click(gt, gt)
 
 
 # --- the suite --------------------------------------------------------------------------------
@@ -252,4 +253,4 @@ def test_occluder_hides_part_of_the_object_then_leaves(seed0: list[rs.Sequence])
     # the object keeps its scale: only the bar takes area away from the mask
     assert clear.max() < 1.1 * clear.min()
     assert areas[seq.occluded].min() < 0.85 * np.median(clear)
-    assert "recovery" in rs.score(seq.masks, seq.masks, seq.occluded)
+    assert "recovery" in scores.score(seq.masks, seq.masks, seq.occluded)

@@ -81,9 +81,7 @@ class Render(BaseModel):
         return self.units[k] if self.units else self.id
 
     def units_of_segments(self) -> dict[str, set[int]]:
-        """Each distinct cache unit and the segments of this render in it."""
-        if not self.units:
-            return {}
+        """Each distinct cache unit and the segments of this render in it (none: no units)."""
         out: dict[str, set[int]] = {}
         for k, unit in enumerate(self.units):
             out.setdefault(unit, set()).add(k)

@@ -158,9 +158,6 @@ class Memory:
         size_penalty = 0.1 * abs(np.log2(ratio)) if not 0.5 <= ratio <= 2 else 0.0
         return looks + float(colour) - size_penalty
 
-    def drifted(self, frame: np.ndarray, embedding: Embedding, mask: Mask) -> bool:
-        return self.match(frame, embedding, mask) < DRIFTED * self.reference
-
 
 def _peaks(score: np.ndarray, size: tuple[int, int], count: int) -> list[tuple[float, float]]:
     """Frame pixels of the ``count`` highest places of a score map (any resolution), apart."""
@@ -314,11 +311,9 @@ class Tracker:
         candidates = self.sam.candidates(embedding, target.shape[:2], points, _box(warped, 0.1))
         near = _near(warped, NEAR)
         best = max(((c.mask > 0) & near for c in candidates), key=lambda m: _iou(m, warped))
-        if not self.memory.drifted(target, embedding, best):
+        best_match = self.memory.match(target, embedding, best)
+        if best_match >= DRIFTED * self.memory.reference:
             return best
         # it does not look like the subject any more (the flow slid off it: fast motion, blur)
         found = redetect(self.sam, target, embedding, self.memory, near=warped)
-        better = self.memory.match(target, embedding, found) > self.memory.match(
-            target, embedding, best
-        )
-        return found if better else best
+        return found if self.memory.match(target, embedding, found) > best_match else best

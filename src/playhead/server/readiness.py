@@ -90,8 +90,10 @@ class Readiness:
         return self._ready[render.id]
 
     def _list_ready(self, render: Render) -> set[int]:
-        units: dict[str, set[int] | None] = {render.id: None}  # its own prefix holds them all
-        units.update(render.units_of_segments())  # or its segments live in shared units
+        # its own prefix holds all its segments, unless they live in units shared by renders
+        units: dict[str, set[int] | None] = {render.id: None}
+        if render.units:
+            units = dict(render.units_of_segments())
         found: set[int] = set()
         for unit, segments in units.items():
             for key in self.store.keys(cache_prefix(unit)):
