@@ -11,6 +11,9 @@ from playwright.sync_api import Browser, sync_playwright
 
 from playhead import samples
 from playhead.bench.browser import launch
+from playhead.cluster.process import Service
+from playhead.cluster.redis_server import redis_server
+from playhead.cluster.s3_server import S3Server, s3_server
 from playhead.effects import models
 from playhead.media.asset import Asset, AssetDir
 from playhead.media.ingest import ingest
@@ -62,3 +65,12 @@ def browser() -> Iterator[Browser]:
         chromium = launch(p)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, S3Server]]:
+    """A real redis-server and S3 server (SeaweedFS) with a ``playhead`` bucket, per module."""
+    root = tmp_path_factory.mktemp("services")
+    with redis_server(root / "redis") as redis, s3_server(root / "s3") as s3:
+        s3.create_bucket("playhead")
+        yield redis, s3

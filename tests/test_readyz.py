@@ -17,18 +17,10 @@ import pytest
 from waiting import eventually
 
 from playhead.cluster.process import Service, free_port
-from playhead.cluster.redis_server import redis_server, redis_url
-from playhead.cluster.s3_server import S3Server, s3_server
+from playhead.cluster.redis_server import redis_url
+from playhead.cluster.s3_server import S3Server
 
 DRAIN_S = 3.0
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, S3Server]]:
-    root = tmp_path_factory.mktemp("services")
-    with redis_server(root / "redis") as redis, s3_server(root / "s3") as s3:
-        s3.create_bucket("ready")
-        yield redis, s3
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ def replica(services: tuple[Service, S3Server], tmp_path: Path) -> Iterator[Serv
         "--workers", "0",
         "--no-sample",
         "--redis", redis_url(redis),
-        "--store", "s3://ready/run",
+        "--store", "s3://playhead/run",
         "--drain", str(DRAIN_S),
     ]  # fmt: skip
     service = Service(

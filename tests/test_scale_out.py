@@ -20,21 +20,13 @@ from waiting import eventually
 from websockets.sync.client import connect
 
 from playhead.cluster.process import Service
-from playhead.cluster.redis_server import redis_server, redis_url
-from playhead.cluster.s3_server import S3Server, s3_server
+from playhead.cluster.redis_server import redis_url
+from playhead.cluster.s3_server import S3Server
 from playhead.media.testsrc import make_barcode_video
 from playhead.queue import Change, JobState
 from playhead.server.config import ServeConfig
 from playhead.server.embedded import Running, serve
 from playhead.server.runtime import Runtime
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, S3Server]]:
-    root = tmp_path_factory.mktemp("services")
-    with redis_server(root / "redis") as redis, s3_server(root / "s3") as s3:
-        s3.create_bucket("scale")
-        yield redis, s3
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +40,7 @@ def replicas(
         env.setenv(key, value)
     common: dict[str, Any] = {
         "redis": redis_url(redis),
-        "store": "s3://scale/run",
+        "store": "s3://playhead/run",
         "segment_wait_s": 60,
     }
     with ExitStack() as stack:
